@@ -1,0 +1,53 @@
+// Package backend opens the GoMLX compute backend that realm-go runs on.
+//
+// The pure-Go backend (github.com/gomlx/compute/gobackend) is the default: it needs no
+// native library and runs anywhere Go runs. Its default executor can deadlock when every
+// worker-pool slot is held by an op waiting for a slot (see the project's STACK-NOTES), so
+// unless $GOMLX_BACKEND says otherwise we ask for "go:parallelism=32", which was hang-free in
+// every measured run and is the fastest setting on a 2-core machine. Training loops still put
+// a timeout on every step. Set GOMLX_BACKEND=go:ops_sequential for a configuration that is
+// deadlock-free by construction (about 25% slower).
+//
+// For amd64 builds, compile with GOEXPERIMENT=simd to get the backend's AVX2 matmul kernels
+// (2-7x faster matmuls); the project's scripts do this by default.
+package backend
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers the "go" backend.
+)
+
+// DefaultConfig is the backend configuration used when $GOMLX_BACKEND is not set.
+const DefaultConfig = "go:parallelism=32"
+
+// Config returns the backend configuration New would use: $GOMLX_BACKEND when set,
+// DefaultConfig otherwise.
+func Config() string {
+	if c := os.Getenv(compute.ConfigEnvVar); c != "" {
+		return c
+	}
+	return DefaultConfig
+}
+
+// New opens the backend named by Config.
+func New() (compute.Backend, error) {
+	cfg := Config()
+	b, err := compute.NewWithConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("backend: opening %q (set $%s to choose another; registered: %v): %w",
+			cfg, compute.ConfigEnvVar, compute.List(), err)
+	}
+	return b, nil
+}
+
+// MustNew is New that panics on error, for tests, examples and notebooks.
+func MustNew() compute.Backend {
+	b, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
