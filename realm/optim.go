@@ -1,0 +1,131 @@
+package realm
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// Optimizer is BERT's (and REALM's) optimisation recipe: Adam with decoupled weight decay
+// (AdamW) applied only to weight matrices and embedding tables — never to biases or LayerNorm
+// parameters —, the gradient clipped to a maximum global norm, and a learning rate that rises
+// linearly during warm-up and then decays linearly to zero at TotalSteps.
+//
+// GoMLX's own Adam decays every trainable variable and has no global-norm clipping, so this
+// wraps it: gradients are built here, clipped, handed to Adam without decay, and the decay term
+// −lr·λ·θ (with θ the value before the step) is added to every variable of rank ≥ 2.
+type Optimizer struct {
+	// PeakLR is the learning rate reached at the end of warm-up.
+	PeakLR float64
+	// WarmupSteps is the number of steps of linear warm-up from 0 to PeakLR.
+	WarmupSteps int
+	// TotalSteps is the step at which the learning rate reaches 0.
+	TotalSteps int
+	// WeightDecay is AdamW's λ (BERT uses 0.01).
+	WeightDecay float64
+	// ClipNorm is the maximum global L2 norm of the gradient (BERT uses 1.0); 0 disables clipping.
+	ClipNorm float64
+}
+
+// gradientUpdater is the part of GoMLX's Adam that applies gradients computed elsewhere (here:
+// clipped ones).
+type gradientUpdater interface {
+	UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
+}
+
+// DefaultOptimizer returns REALM's settings for a run of totalSteps: peak learning rate lr,
+// warm-up of min(10000, max(100, totalSteps/10)) steps as in the official trainer, weight decay
+// 0.01 and clipping at global norm 1.
+func DefaultOptimizer(lr float64, totalSteps int) Optimizer {
+	warm := min(10000, max(100, totalSteps/10))
+	warm = min(warm, max(1, totalSteps/2)) // very short runs still get a decay phase.
+	return Optimizer{PeakLR: lr, WarmupSteps: warm, TotalSteps: totalSteps, WeightDecay: 0.01, ClipNorm: 1}
+}
+
+// Validate reports settings that cannot train.
+func (o Optimizer) Validate() error {
+	switch {
+	case o.PeakLR <= 0:
+		return fmt.Errorf("optimizer: learning rate must be > 0, got %g", o.PeakLR)
+	case o.TotalSteps <= 0:
+		return fmt.Errorf("optimizer: total steps must be > 0, got %d", o.TotalSteps)
+	case o.WarmupSteps < 0 || o.WarmupSteps > o.TotalSteps:
+		return fmt.Errorf("optimizer: warm-up steps %d outside [0, total steps %d]", o.WarmupSteps, o.TotalSteps)
+	case o.WeightDecay < 0 || o.ClipNorm < 0:
+		return fmt.Errorf("optimizer: weight decay %g and clip norm %g must be ≥ 0", o.WeightDecay, o.ClipNorm)
+	}
+	return nil
+}
+
+// LearningRate builds the schedule lr(step) = PeakLR · min((step+1)/warmup, (total−step)/(total−warmup)),
+// clipped at 0, from the global step before this step's increment.
+func (o Optimizer) LearningRate(scope *model.Scope, g *Graph) *Node {
+	step := ConvertDType(optimizer.GetGlobalStepVar(scope).NodeValue(g), dtypes.Float32)
+	warm := float64(max(o.WarmupSteps, 1))
+	up := DivScalar(AddScalar(step, 1), warm)
+	down := DivScalar(AddScalar(Neg(step), float64(o.TotalSteps)), float64(max(o.TotalSteps-o.WarmupSteps, 1)))
+	return MulScalar(MaxScalar(Min(up, down), 0), o.PeakLR)
+}
+
+// Update adds one optimisation step of loss to the graph, over every trainable variable of
+// scope used by the graph. It returns the learning rate used and the global norm of the
+// gradient before clipping (a training metric: spikes announce divergence).
+func (o Optimizer) Update(scope *model.Scope, loss *Node) (lr, gradNorm *Node) {
+	g := loss.Graph()
+	lr = o.LearningRate(scope, g)
+	optimizer.LearningRateVarWithValue(scope, dtypes.Float32, o.PeakLR).SetNodeValue(lr)
+
+	var vars []*model.Variable
+	var values []*Node
+	for v := range scope.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+			values = append(values, v.NodeValue(g))
+		}
+	}
+	if len(vars) == 0 {
+		exceptions.Panicf("realm.Optimizer: no trainable variable is used by the graph")
+	}
+	grads := Gradient(loss, values...)
+
+	// Global-norm clipping: g ← g · min(1, c/‖g‖).
+	var sq *Node
+	for _, gr := range grads {
+		s := ReduceAllSum(Square(gr))
+		if sq == nil {
+			sq = s
+		} else {
+			sq = Add(sq, s)
+		}
+	}
+	gradNorm = Sqrt(sq)
+	if o.ClipNorm > 0 {
+		scale := Min(OnesLike(gradNorm), Div(Scalar(g, gradNorm.DType(), o.ClipNorm), Max(gradNorm, Scalar(g, gradNorm.DType(), 1e-12))))
+		for i := range grads {
+			grads[i] = Mul(grads[i], ConvertDType(scale, grads[i].DType()))
+		}
+	}
+
+	adam, ok := optimizer.Adam().LearningRate(o.PeakLR).Epsilon(1e-6).Done().(gradientUpdater)
+	if !ok {
+		exceptions.Panicf("realm.Optimizer: GoMLX's Adam no longer accepts precomputed gradients")
+	}
+	adam.UpdateGraphWithGradients(scope, grads, loss.DType())
+
+	// Decoupled weight decay on matrices and embedding tables (rank ≥ 2): θ ← θ − lr·λ·θ_old.
+	if o.WeightDecay > 0 {
+		for i, v := range vars {
+			if v.Shape().Rank() < 2 {
+				continue
+			}
+			old := values[i]
+			decay := Mul(ConvertDType(lr, old.DType()), MulScalar(old, o.WeightDecay))
+			v.SetNodeValue(Sub(v.NodeValue(g), decay))
+		}
+	}
+	return lr, gradNorm
+}

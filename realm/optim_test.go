@@ -1,0 +1,68 @@
+package realm
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+
+	"github.com/realm-go/realm/layers/backend"
+)
+
+func TestOptimizerScheduleDecayAndNorm(t *testing.T) {
+	o := Optimizer{PeakLR: 0.1, WarmupSteps: 2, TotalSteps: 6, WeightDecay: 0.5, ClipNorm: 1}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	exec := model.MustNewExec(backend.MustNew(), store, func(scope *model.Scope, g *Graph) []*Node {
+		s := scope.WithInitializer(initializer.One)
+		w := s.VariableWithShape("w", shapes.Make(dtypes.Float32, 2, 2)).NodeValue(g)
+		b := s.VariableWithShape("b", shapes.Make(dtypes.Float32, 2)).NodeValue(g)
+		// Zero gradient for w and b (Adam's step is 0), gradient 3 and 4 for u: ‖∇‖ = 5.
+		u := s.VariableWithShape("u", shapes.Make(dtypes.Float32, 2)).NodeValue(g)
+		loss := Add(MulScalar(Add(ReduceAllSum(w), ReduceAllSum(b)), 0),
+			ReduceAllSum(Mul(u, Const(g, []float32{3, 4}))))
+		lr, norm := o.Update(scope, loss)
+		return []*Node{lr, norm}
+	})
+	wantLR := []float64{0.05, 0.1, 0.1, 0.075, 0.05, 0.025}
+	w := 1.0
+	for step, want := range wantLR {
+		out := exec.MustCall()
+		lr := float64(out[0].Value().(float32))
+		if math.Abs(lr-want) > 1e-6 {
+			t.Errorf("step %d: lr = %v, want %v", step, lr, want)
+		}
+		if n := out[1].Value().(float32); math.Abs(float64(n)-5) > 1e-5 {
+			t.Errorf("step %d: gradient norm = %v, want 5", step, n)
+		}
+		w -= lr * 0.5 * w
+	}
+	gotW := store.GetVariable("/w").MustValue().Value().([][]float32)[0][0]
+	gotB := store.GetVariable("/b").MustValue().Value().([]float32)[0]
+	if math.Abs(float64(gotW)-w) > 1e-5 {
+		t.Errorf("matrix after decay = %v, want %v", gotW, w)
+	}
+	if gotB != 1 {
+		t.Errorf("bias changed to %v: biases must not be decayed", gotB)
+	}
+	if u := store.GetVariable("/u").MustValue().Value().([]float32); !(u[0] < 1 && u[1] < 1) {
+		t.Errorf("u = %v: the variable with a gradient did not move against it", u)
+	}
+}
+
+func TestOptimizerValidate(t *testing.T) {
+	for _, o := range []Optimizer{{}, {PeakLR: 1, TotalSteps: 10, WarmupSteps: 11}, {PeakLR: 1, TotalSteps: 10, WeightDecay: -1}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", o)
+		}
+	}
+	if d := DefaultOptimizer(1e-4, 1000); d.WarmupSteps != 100 || d.Validate() != nil {
+		t.Errorf("DefaultOptimizer(1e-4, 1000) = %+v: want 100 warm-up steps (REALM's max(100, total/10))", d)
+	}
+}
