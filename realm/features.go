@@ -1,0 +1,186 @@
+package realm
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Special holds the ids of BERT's special tokens that featurisation inserts.
+type Special struct {
+	CLS, SEP, PAD int32
+}
+
+// Doc is a candidate document as the featuriser sees it: wordpiece ids of its title and body.
+// The null document ∅ is the zero Doc.
+type Doc struct {
+	ID    int64
+	Title []int32
+	Body  []int32
+}
+
+// Query is one masked pre-training sentence: its wordpieces with [MASK] already substituted,
+// and the masked positions (indices into Tokens) with their original ids.
+type Query struct {
+	Tokens    []int32
+	Positions []int
+	Targets   []int32
+}
+
+// seqWriter fills one fixed-length row of ids, types and mask.
+type seqWriter struct {
+	ids, types []int32
+	mask       []bool
+	n          int
+}
+
+func (w *seqWriter) put(id, typ int32) {
+	w.ids[w.n], w.types[w.n], w.mask[w.n] = id, typ, true
+	w.n++
+}
+
+func (w *seqWriter) putAll(ids []int32, typ int32) {
+	for _, id := range ids {
+		w.put(id, typ)
+	}
+}
+
+func (w *seqWriter) pad(pad int32) {
+	for i := w.n; i < len(w.ids); i++ {
+		w.ids[i], w.types[i], w.mask[i] = pad, 0, false
+	}
+}
+
+// BatchData is the host-side content of a Batch: flat row-major slices of fixed shapes
+// [B, QueryLen], [B, K, DocLen], [B, K, QueryLen+DocLen] and [B, MaxMasks], so that every step
+// runs the same compiled graph.
+type BatchData struct {
+	B, K, QueryLen, DocLen, MaxMasks int
+
+	QueryIDs, QueryTypes []int32
+	QueryMask            []bool
+	DocIDs, DocTypes     []int32
+	DocMask              []bool
+	JointIDs, JointTypes []int32
+	JointMask            []bool
+	Positions, Targets   []int32
+	TargetMask           []bool
+	CandidateIDs         []int64 // [B, K] block ids of the candidates, -1 for ∅.
+}
+
+// NewBatchData allocates a batch of b examples for cfg.
+func (c Config) NewBatchData(b int) *BatchData {
+	K, Q, D, M := c.TopK, c.QueryLen, c.DocLen, c.MaxMasks
+	J := Q + D
+	return &BatchData{
+		B: b, K: K, QueryLen: Q, DocLen: D, MaxMasks: M,
+		QueryIDs: make([]int32, b*Q), QueryTypes: make([]int32, b*Q), QueryMask: make([]bool, b*Q),
+		DocIDs: make([]int32, b*K*D), DocTypes: make([]int32, b*K*D), DocMask: make([]bool, b*K*D),
+		JointIDs: make([]int32, b*K*J), JointTypes: make([]int32, b*K*J), JointMask: make([]bool, b*K*J),
+		Positions: make([]int32, b*M), Targets: make([]int32, b*M), TargetMask: make([]bool, b*M),
+		CandidateIDs: make([]int64, b*K),
+	}
+}
+
+// Set featurises example i of the batch exactly as REALM's featuriser does:
+//
+//	query:     [CLS] x[:QueryLen−2] [SEP]                                   (types 0)
+//	candidate: [CLS] title[:DocLen−3] [SEP] body[:DocLen−3−|title|] [SEP]   (types 0 for the title part, 1 for the body)
+//	joint:     [CLS] x[:QueryLen−2] [SEP] body[:DocLen−2] [SEP]             (types 0 / 1)
+//
+// docs must hold TopK−1 candidates; the null document ∅ is prepended as candidate 0. A masked
+// position that would be truncated away is an error (the official featuriser rejects the
+// example too), as are more masks than MaxMasks.
+func (d *BatchData) Set(i int, sp Special, q Query, docs []Doc) error {
+	if i < 0 || i >= d.B {
+		return fmt.Errorf("realm: batch index %d out of [0, %d)", i, d.B)
+	}
+	if len(docs) != d.K-1 {
+		return fmt.Errorf("realm: example %d has %d candidates, want top_k−1 = %d (∅ is added)", i, len(docs), d.K-1)
+	}
+	if len(q.Positions) != len(q.Targets) {
+		return fmt.Errorf("realm: example %d has %d masked positions but %d targets", i, len(q.Positions), len(q.Targets))
+	}
+	if len(q.Positions) > d.MaxMasks {
+		return fmt.Errorf("realm: example %d masks %d tokens, more than max_masks %d", i, len(q.Positions), d.MaxMasks)
+	}
+	x := q.Tokens[:min(len(q.Tokens), d.QueryLen-2)]
+	for _, p := range q.Positions {
+		if p < 0 || p >= len(x) {
+			return fmt.Errorf("realm: example %d: masked position %d outside the query's %d kept tokens", i, p, len(x))
+		}
+	}
+	Q, D, J, M := d.QueryLen, d.DocLen, d.QueryLen+d.DocLen, d.MaxMasks
+	w := seqWriter{ids: d.QueryIDs[i*Q : (i+1)*Q], types: d.QueryTypes[i*Q : (i+1)*Q], mask: d.QueryMask[i*Q : (i+1)*Q]}
+	w.put(sp.CLS, 0)
+	w.putAll(x, 0)
+	w.put(sp.SEP, 0)
+	w.pad(sp.PAD)
+	for m := range M {
+		d.Positions[i*M+m], d.Targets[i*M+m], d.TargetMask[i*M+m] = 0, 0, false
+		if m < len(q.Positions) {
+			d.Positions[i*M+m] = int32(q.Positions[m] + 1) // +1 for [CLS].
+			d.Targets[i*M+m] = q.Targets[m]
+			d.TargetMask[i*M+m] = true
+		}
+	}
+	for k := range d.K {
+		var doc Doc
+		d.CandidateIDs[i*d.K+k] = -1
+		if k > 0 {
+			doc = docs[k-1]
+			d.CandidateIDs[i*d.K+k] = doc.ID
+		}
+		off := (i*d.K + k) * D
+		w := seqWriter{ids: d.DocIDs[off : off+D], types: d.DocTypes[off : off+D], mask: d.DocMask[off : off+D]}
+		title := doc.Title[:min(len(doc.Title), D-3)]
+		body := doc.Body[:min(len(doc.Body), D-3-len(title))]
+		w.put(sp.CLS, 0)
+		w.putAll(title, 0)
+		w.put(sp.SEP, 0)
+		w.putAll(body, 1)
+		w.put(sp.SEP, 1)
+		w.pad(sp.PAD)
+
+		off = (i*d.K + k) * J
+		w = seqWriter{ids: d.JointIDs[off : off+J], types: d.JointTypes[off : off+J], mask: d.JointMask[off : off+J]}
+		w.put(sp.CLS, 0)
+		w.putAll(x, 0)
+		w.put(sp.SEP, 0)
+		w.putAll(doc.Body[:min(len(doc.Body), D-2)], 1)
+		w.put(sp.SEP, 1)
+		w.pad(sp.PAD)
+	}
+	return nil
+}
+
+// Tensors returns the batch as tensors in the order of the fields of Batch.
+func (d *BatchData) Tensors() []*tensors.Tensor {
+	B, K, Q, D, M := d.B, d.K, d.QueryLen, d.DocLen, d.MaxMasks
+	J := Q + D
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(d.QueryIDs, B, Q),
+		tensors.FromFlatDataAndDimensions(d.QueryTypes, B, Q),
+		tensors.FromFlatDataAndDimensions(d.QueryMask, B, Q),
+		tensors.FromFlatDataAndDimensions(d.DocIDs, B, K, D),
+		tensors.FromFlatDataAndDimensions(d.DocTypes, B, K, D),
+		tensors.FromFlatDataAndDimensions(d.DocMask, B, K, D),
+		tensors.FromFlatDataAndDimensions(d.JointIDs, B, K, J),
+		tensors.FromFlatDataAndDimensions(d.JointTypes, B, K, J),
+		tensors.FromFlatDataAndDimensions(d.JointMask, B, K, J),
+		tensors.FromFlatDataAndDimensions(d.Positions, B, M),
+		tensors.FromFlatDataAndDimensions(d.Targets, B, M),
+		tensors.FromFlatDataAndDimensions(d.TargetMask, B, M),
+	}
+}
+
+// BatchFromNodes wraps the graph inputs given in the order of Tensors.
+func BatchFromNodes(n []*Node) Batch {
+	return Batch{
+		QueryIDs: n[0], QueryTypes: n[1], QueryMask: n[2],
+		DocIDs: n[3], DocTypes: n[4], DocMask: n[5],
+		JointIDs: n[6], JointTypes: n[7], JointMask: n[8],
+		Positions: n[9], Targets: n[10], TargetMask: n[11],
+	}
+}

@@ -1,0 +1,234 @@
+// Package realm is REALM (Guu et al. 2020, "REALM: Retrieval-Augmented Language Model
+// Pre-Training") on GoMLX: a neural knowledge retriever p(z|x), a knowledge-augmented encoder
+// p(y|z,x), the marginal likelihood p(y|x) = Σ_z p(y|z,x)·p(z|x) over the top-k documents found
+// by maximum inner product search, and the training loops that teach the retriever from the
+// language-modelling signal alone.
+//
+// # Model (§3.2 of the paper)
+//
+//	Embed_input(x) = LayerNorm(W · BERT_CLS([CLS] x [SEP]))                     (retriever, query tower)
+//	Embed_doc(z)   = LayerNorm(W · BERT_CLS([CLS] z_title [SEP] z_body [SEP]))  (retriever, document tower)
+//	f(x, z)        = Embed_input(x)ᵀ Embed_doc(z),   p(z|x) = softmax_z f(x, z)
+//	p(y_j|z, x)    = softmax(MLM-head(BERT([CLS] x [SEP] z_body [SEP]))_j)[y_j] (knowledge-augmented encoder)
+//
+// The two retriever towers share their weights by default, as in the official implementation
+// (Config.SeparateTowers gives ORQA/Megatron-style separate towers). The encoder is a separate
+// BERT. Candidate 0 of every example is the null document ∅, scored by the retriever on an empty
+// document, so the model can always fall back on its parametric knowledge (§3.4).
+//
+// # Variables
+//
+// Everything lives under one model.Scope: "embedder" (the document tower, or both towers when
+// shared: a BERT, then "projection" and "projection_layer_norm"), "query_embedder" (only with
+// separate towers) and "encoder" (a BERT with its masked-LM head). Each BERT uses the layout of
+// package layers/bert, so Hugging Face BERT checkpoints load into any of them.
+package realm
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/layers/norm"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+
+	"github.com/realm-go/realm/layers/bert"
+)
+
+// Scope names of the model's parts.
+const (
+	// EmbedderScope holds the document tower (and the query tower when towers are shared).
+	EmbedderScope = "embedder"
+	// QueryEmbedderScope holds the query tower when Config.SeparateTowers is set.
+	QueryEmbedderScope = "query_embedder"
+	// EncoderScope holds the knowledge-augmented encoder and its masked-LM head.
+	EncoderScope = "encoder"
+)
+
+// Config describes a REALM model and the shapes of its inputs.
+type Config struct {
+	// Retriever is the BERT of each retriever tower.
+	Retriever bert.Config `json:"retriever"`
+	// Encoder is the BERT of the knowledge-augmented encoder.
+	Encoder bert.Config `json:"encoder"`
+	// ProjectionDim is d, the size of the retrieval embeddings (128 in the paper).
+	ProjectionDim int `json:"projection_dim"`
+	// SeparateTowers gives the query and the documents their own retriever BERTs.
+	SeparateTowers bool `json:"separate_towers"`
+	// QueryLen is the length of [CLS] x [SEP] for the query tower (and the x part of the
+	// encoder's input), in wordpieces.
+	QueryLen int `json:"query_len"`
+	// DocLen is the length of [CLS] title [SEP] body [SEP] for the document tower; the
+	// encoder's input [CLS] x [SEP] z_body [SEP] is at most QueryLen + DocLen long.
+	DocLen int `json:"doc_len"`
+	// TopK is the number of candidates per example including the null document (8 in the paper's
+	// pre-training: 7 retrieved + ∅).
+	TopK int `json:"top_k"`
+	// MaxMasks is the number of masked-token slots per example (REALM masks one salient span).
+	MaxMasks int `json:"max_masks"`
+}
+
+// DefaultConfig is the embedded default: small BERTs (L=2, H=128, A=2) trained from scratch on
+// the Factbook, d = 128, k = 8 with ∅, queries of 64 and documents of 128 wordpieces.
+func DefaultConfig() Config {
+	return Config{
+		Retriever:     bert.Tiny(),
+		Encoder:       bert.Tiny(),
+		ProjectionDim: 128,
+		QueryLen:      64,
+		DocLen:        128,
+		TopK:          8,
+		MaxMasks:      10,
+	}
+}
+
+// Validate checks that the configuration can build a model.
+func (c Config) Validate() error {
+	if err := c.Retriever.Validate(); err != nil {
+		return fmt.Errorf("realm config: retriever: %w", err)
+	}
+	if err := c.Encoder.Validate(); err != nil {
+		return fmt.Errorf("realm config: encoder: %w", err)
+	}
+	switch {
+	case c.ProjectionDim <= 0:
+		return fmt.Errorf("realm config: projection_dim must be > 0, got %d", c.ProjectionDim)
+	case c.QueryLen < 3 || c.DocLen < 3:
+		return fmt.Errorf("realm config: query_len %d and doc_len %d must be ≥ 3 (room for special tokens)", c.QueryLen, c.DocLen)
+	case c.QueryLen > c.Retriever.MaxPositionEmbeddings || c.DocLen > c.Retriever.MaxPositionEmbeddings:
+		return fmt.Errorf("realm config: query_len %d / doc_len %d exceed the retriever's %d positions", c.QueryLen, c.DocLen, c.Retriever.MaxPositionEmbeddings)
+	case c.QueryLen+c.DocLen > c.Encoder.MaxPositionEmbeddings:
+		return fmt.Errorf("realm config: query_len + doc_len = %d exceeds the encoder's %d positions", c.QueryLen+c.DocLen, c.Encoder.MaxPositionEmbeddings)
+	case c.TopK < 2:
+		return fmt.Errorf("realm config: top_k must be ≥ 2 (∅ plus at least one document), got %d", c.TopK)
+	case c.MaxMasks <= 0:
+		return fmt.Errorf("realm config: max_masks must be > 0, got %d", c.MaxMasks)
+	}
+	if c.Retriever.VocabSize != c.Encoder.VocabSize {
+		return fmt.Errorf("realm config: retriever vocabulary %d differs from the encoder's %d", c.Retriever.VocabSize, c.Encoder.VocabSize)
+	}
+	return nil
+}
+
+// Embed is one retriever tower: LayerNorm(W · BERT_CLS(ids)) → [B, d]. scope is the tower's
+// scope (see QueryTower, DocTower); ids, typeIDs int32 [B, S], mask bool [B, S].
+func Embed(scope *model.Scope, cfg bert.Config, dim int, ids, typeIDs, mask *Node) *Node {
+	cls := bert.CLS(bert.Encode(scope, cfg, ids, typeIDs, mask))
+	proj := layers.DenseWithBias(scope.WithInitializer(initializer.RandomNormalFn(scope, cfg.InitializerRange)).In("projection"), cls, dim)
+	return norm.LayerNorm(scope.In("projection_layer_norm"), proj, -1).Epsilon(cfg.LayerNormEps).Done()
+}
+
+// QueryTower returns the scope of the query tower under root.
+func (c Config) QueryTower(root *model.Scope) *model.Scope {
+	if c.SeparateTowers {
+		return root.At(QueryEmbedderScope)
+	}
+	return root.At(EmbedderScope)
+}
+
+// DocTower returns the scope of the document tower under root.
+func (c Config) DocTower(root *model.Scope) *model.Scope {
+	return root.At(EmbedderScope)
+}
+
+// EmbedQueries computes Embed_input(x) for int32 [B, QueryLen] inputs → [B, d].
+func (c Config) EmbedQueries(root *model.Scope, ids, typeIDs, mask *Node) *Node {
+	return Embed(c.QueryTower(root), c.Retriever, c.ProjectionDim, ids, typeIDs, mask)
+}
+
+// EmbedDocs computes Embed_doc(z) for inputs of any leading shape [..., DocLen] → [..., d].
+func (c Config) EmbedDocs(root *model.Scope, ids, typeIDs, mask *Node) *Node {
+	lead := ids.Shape().Dimensions[:ids.Rank()-1]
+	S := ids.Shape().Dim(-1)
+	n := ids.Shape().Size() / S
+	e := Embed(c.DocTower(root), c.Retriever, c.ProjectionDim,
+		Reshape(ids, n, S), Reshape(typeIDs, n, S), Reshape(mask, n, S))
+	return Reshape(e, append(append([]int(nil), lead...), c.ProjectionDim)...)
+}
+
+// Relevance is f(x, z) = Embed_input(x)ᵀ Embed_doc(z) for every candidate of each example:
+// queries [B, d], docs [B, K, d] → [B, K].
+func Relevance(queries, docs *Node) *Node {
+	return Einsum("bd,bkd->bk", queries, docs)
+}
+
+// EncoderMLMLogits runs the knowledge-augmented encoder over the joined inputs
+// [CLS] x [SEP] z_body [SEP] of every candidate, ids/typeIDs/mask [B, K, S], and returns the
+// masked-LM logits at positions (int32 [B, M], the same for every candidate since x comes first)
+// → [B, K, M, V].
+func (c Config) EncoderMLMLogits(root *model.Scope, ids, typeIDs, mask, positions *Node) *Node {
+	B, K, S := ids.Shape().Dim(0), ids.Shape().Dim(1), ids.Shape().Dim(2)
+	M := positions.Shape().Dim(1)
+	enc := root.At(EncoderScope)
+	h := bert.Encode(enc, c.Encoder, Reshape(ids, B*K, S), Reshape(typeIDs, B*K, S), Reshape(mask, B*K, S))
+	pos := Reshape(BroadcastToDims(InsertAxes(positions, 1), B, K, M), B*K, M)
+	logits := bert.MLMLogits(enc, c.Encoder, h, pos) // [B*K, M, V]
+	return Reshape(logits, B, K, M, c.Encoder.VocabSize)
+}
+
+// Outputs are the graph values of one REALM forward pass.
+type Outputs struct {
+	// Loss is −mean_j log p(y_j|x) over the real masked tokens (the training objective).
+	Loss *Node
+	// Scores are the fresh relevance scores f(x,z) [B, K] (candidate 0 is ∅).
+	Scores *Node
+	// LogPz is log p(z|x) [B, K].
+	LogPz *Node
+	// Gold is log p(y_j|z,x) [B, K, M].
+	Gold *Node
+	// Marginal is log p(y_j|x) [B, M].
+	Marginal *Node
+	// Utility is the retrieval utility log p(y|x) − log p(y|∅,x) per example [B].
+	Utility *Node
+	// R is the paper's r(z) per example and candidate [B, K].
+	R *Node
+	// AccRetrieval and AccNull are the masked-token accuracies [B, M] (1 where correct) of the
+	// marginal prediction argmax_y Σ_z p(z|x) p(y|z,x) and of the encoder given only ∅.
+	AccRetrieval, AccNull *Node
+}
+
+// Batch holds the graph inputs of one REALM pre-training (or evaluation) step.
+type Batch struct {
+	// QueryIDs, QueryTypes, QueryMask: the masked sentences [CLS] x [SEP], [B, QueryLen].
+	QueryIDs, QueryTypes, QueryMask *Node
+	// DocIDs, DocTypes, DocMask: [CLS] title [SEP] body [SEP] of each candidate, [B, K, DocLen];
+	// candidate 0 is the null document [CLS] [SEP] [SEP].
+	DocIDs, DocTypes, DocMask *Node
+	// JointIDs, JointTypes, JointMask: [CLS] x [SEP] z_body [SEP], [B, K, QueryLen+DocLen].
+	JointIDs, JointTypes, JointMask *Node
+	// Positions, Targets, TargetMask: the masked positions in x (counting [CLS]), the original
+	// token ids, and which of the MaxMasks slots are real, [B, M].
+	Positions, Targets, TargetMask *Node
+}
+
+// Forward computes REALM's marginal likelihood for a batch (eqs. 1–2 of the paper, per masked
+// token as in the official implementation), with the retrieval scores recomputed under the
+// current parameters so gradients reach the retriever.
+func (c Config) Forward(root *model.Scope, b Batch) Outputs {
+	q := c.EmbedQueries(root, b.QueryIDs, b.QueryTypes, b.QueryMask)                       // [B, d]
+	d := c.EmbedDocs(root, b.DocIDs, b.DocTypes, b.DocMask)                                // [B, K, d]
+	scores := Relevance(q, d)                                                              // f(x,z), [B, K]
+	logPz := RetrievalLogProbs(scores)                                                     // log p(z|x)
+	logits := c.EncoderMLMLogits(root, b.JointIDs, b.JointTypes, b.JointMask, b.Positions) // [B,K,M,V]
+	gold := GoldLogProbs(logits, b.Targets)                                                // log p(y_j|z,x)
+	marginal := MarginalLogLikelihood(logPz, gold)                                         // log p(y_j|x)
+	out := Outputs{
+		Loss:     MaskedMeanNLL(marginal, b.TargetMask),
+		Scores:   scores,
+		LogPz:    logPz,
+		Gold:     gold,
+		Marginal: marginal,
+		Utility:  RetrievalUtility(marginal, gold, b.TargetMask),
+		R:        RMultiplier(marginal, gold, b.TargetMask),
+	}
+	// Accuracies: the marginal predictive distribution Σ_z p(z|x) softmax(logits_z) vs ∅ alone.
+	probs := Softmax(logits, -1)                                    // [B,K,M,V]
+	mix := ReduceSum(Mul(probs, InsertAxes(Exp(logPz), -1, -1)), 1) // [B,M,V]
+	nullLogits := Squeeze(SliceAxis(logits, 1, AxisRange(0, 1)), 1) // [B,M,V]
+	targets := ConvertDType(b.Targets, dtypes.Int32)
+	out.AccRetrieval = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(mix, -1), dtypes.Int32), targets), dtypes.Float32))
+	out.AccNull = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(nullLogits, -1), dtypes.Int32), targets), dtypes.Float32))
+	return out
+}
