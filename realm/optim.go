@@ -127,5 +127,29 @@ func (o Optimizer) Update(scope *model.Scope, loss *Node) (lr, gradNorm *Node) {
 			v.SetNodeValue(Sub(v.NodeValue(g), decay))
 		}
 	}
+	for name, x := range map[string]*Node{MetricLearningRate: lr, MetricGradNorm: gradNorm} {
+		mv := scope.At(MetricsScope).VariableWithValue(name, float32(0))
+		mv.SetTrainable(false)
+		mv.SetNodeValue(ConvertDType(x, dtypes.Float32))
+	}
 	return lr, gradNorm
+}
+
+// Names of the non-trainable variables (under MetricsScope) where Update leaves the learning
+// rate and the gradient norm of the last step, for training-loop hooks and notebooks.
+const (
+	MetricsScope       = "train_metrics"
+	MetricLearningRate = "learning_rate"
+	MetricGradNorm     = "grad_norm"
+)
+
+// UpdateGraph implements GoMLX's optimizer.Interface, so an Optimizer can drive a
+// train.Trainer.
+func (o Optimizer) UpdateGraph(scope *model.Scope, _ *Graph, loss *Node) {
+	o.Update(scope, loss)
+}
+
+// Clear deletes the optimizer's moment variables (implements optimizer.Interface).
+func (o Optimizer) Clear(scope *model.Scope) error {
+	return optimizer.Adam().Done().Clear(scope)
 }

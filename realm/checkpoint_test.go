@@ -1,0 +1,77 @@
+package realm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+func TestCheckpointsRoundTripAndCorruption(t *testing.T) {
+	dir := t.TempDir()
+	c := Checkpoints{Dir: dir, Keep: 2}
+	store := model.NewStore()
+	v, err := store.RootScope().In("m").CreateVariable("w", tensors.FromValue([]float32{1, 2, 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Restore(model.NewStore()); ok || err != nil {
+		t.Fatalf("Restore on an empty run = ok %v, err %v; want nothing", ok, err)
+	}
+	for step := int64(1); step <= 3; step++ {
+		v.MustSetValue(tensors.FromValue([]float32{float32(step), 2, 3}))
+		if _, err := c.Save(store, TrainState{Task: "test", Step: step, Seed: 9}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var kept []string
+	for _, e := range entries {
+		kept = append(kept, e.Name())
+	}
+	if strings.Join(kept, ",") != "LATEST,step-000000002,step-000000003" {
+		t.Errorf("run directory holds %v, want LATEST and the 2 newest checkpoints", kept)
+	}
+	store2 := model.NewStore()
+	st, ok, err := c.Restore(store2)
+	if err != nil || !ok || st.Step != 3 || st.Seed != 9 || st.Task != "test" {
+		t.Fatalf("Restore = %+v, %v, %v", st, ok, err)
+	}
+	got := store2.GetVariable("/m/w").MustValue().Value().([]float32)
+	if got[0] != 3 || got[1] != 2 {
+		t.Errorf("restored w = %v, want [3 2 3]", got)
+	}
+
+	// Corrupt one byte of the newest checkpoint's data: restore must fail and name the file.
+	latest := filepath.Join(dir, "step-000000003")
+	files, _ := os.ReadDir(latest)
+	for _, f := range files {
+		if f.Name() == stateFile {
+			continue
+		}
+		p := filepath.Join(latest, f.Name())
+		data, _ := os.ReadFile(p)
+		data[len(data)-1] ^= 0xFF
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.Restore(model.NewStore())
+		if err == nil || !strings.Contains(err.Error(), f.Name()) {
+			t.Errorf("Restore after corrupting %s: err = %v, want one naming the file", f.Name(), err)
+		}
+		data[len(data)-1] ^= 0xFF
+		os.WriteFile(p, data[:len(data)/2], 0o644) // truncated
+		if _, _, err := c.Restore(model.NewStore()); err == nil {
+			t.Errorf("Restore after truncating %s succeeded", f.Name())
+		}
+		break
+	}
+	// A leftover temporary directory (a kill mid-save) is ignored.
+	os.Mkdir(filepath.Join(dir, ".tmp-step-000000004-x"), 0o755)
+	if _, st, _, _ := c.Latest(); st.Step != 3 {
+		t.Errorf("a half-written checkpoint changed Latest to step %d", st.Step)
+	}
+}
