@@ -54,7 +54,7 @@ func TestMLMLearnsAndCopies(t *testing.T) {
 	}
 	t.Logf("MLM loss %.3f → %.3f", first, last)
 	if !(last < 0.7*first) {
-		t.Errorf("MLM loss %.3f → %.3f: want it 30% lower at least", first, last)
+		t.Errorf("MLM loss %.3f → %.3f: want it at least 30%% lower", first, last)
 	}
 
 	n, err := CopyVariables(store, "/"+EncoderScope, "/"+EmbedderScope, func(rel string) bool { return len(rel) >= 4 && rel[:4] == "/mlm" })
