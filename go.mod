@@ -4,7 +4,9 @@ go 1.26.8
 
 require (
 	github.com/gomlx/compute v0.1.2
+	github.com/gomlx/go-huggingface v0.4.0
 	github.com/gomlx/gomlx v0.28.2
+	golang.org/x/text v0.35.0
 )
 
 require (
@@ -12,7 +14,7 @@ require (
 	github.com/chewxy/math32 v1.10.1 // indirect
 	github.com/coder/hnsw v0.6.1 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
-	github.com/gomlx/go-huggingface v0.4.0 // indirect
+	github.com/gofrs/flock v0.13.0 // indirect
 	github.com/google/renameio v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.18.5 // indirect
@@ -26,7 +28,6 @@ require (
 	github.com/viterin/vek v0.4.2 // indirect
 	golang.org/x/exp v0.0.0-20260410095643-746e56fc9e2f // indirect
 	golang.org/x/sys v0.43.0 // indirect
-	golang.org/x/text v0.35.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
