@@ -2,8 +2,9 @@ package realm
 
 import (
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph code reads like the paper with a dot import.
+
+	"github.com/realm-go/realm/layers/bert"
 )
 
 // This file holds the probability calculus of REALM (Guu et al. 2020, §2.2–2.3), written as
@@ -27,17 +28,9 @@ func RetrievalLogProbs(scores *Node) *Node {
 // positions of each of the K joined inputs [CLS] x [SEP] z_body [SEP]; targets: int32 [B, M]
 // (the original token ids). Returns [B, K, M].
 func GoldLogProbs(logits, targets *Node) *Node {
-	B, K, M, V := logits.Shape().Dim(0), logits.Shape().Dim(1), logits.Shape().Dim(2), logits.Shape().Dim(3)
-	logProbs := LogSoftmax(logits, -1) // [B,K,M,V]
-	// Gather the target entry of each [V] row through a flat index (b·K·M + k·M + m)·V + y.
-	g := logits.Graph()
+	B, K, M := logits.Shape().Dim(0), logits.Shape().Dim(1), logits.Shape().Dim(2)
 	tiled := BroadcastToDims(InsertAxes(ConvertDType(targets, dtypes.Int32), 1), B, K, M) // [B,K,M]
-	rows := Iota(g, shapes.Make(dtypes.Int32, B, K, M), 0)
-	rows = Add(MulScalar(rows, K*M), Add(MulScalar(Iota(g, shapes.Make(dtypes.Int32, B, K, M), 1), M),
-		Iota(g, shapes.Make(dtypes.Int32, B, K, M), 2)))
-	flatIdx := Add(MulScalar(rows, V), tiled)
-	flat := Reshape(logProbs, B*K*M*V)
-	return Gather(flat, InsertAxes(flatIdx, -1)) // [B,K,M]
+	return bert.LabelLogProbs(logits, tiled)
 }
 
 // MarginalLogLikelihood is eq. (2) of the paper applied to each masked token as the official

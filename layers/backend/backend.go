@@ -15,6 +15,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // registers the "go" backend.
@@ -32,15 +33,36 @@ func Config() string {
 	return DefaultConfig
 }
 
-// New opens the backend named by Config.
+// opened caches one backend per configuration string: a backend owns a worker pool sized
+// for the whole machine, so a process should share it (GoMLX's own GetBackend is a singleton
+// too), and the go backend prints a line each time one is configured.
+var opened sync.Map // config string → compute.Backend
+
+// New opens the backend named by Config, or returns the one already opened with the same
+// configuration in this process.
 func New() (compute.Backend, error) {
 	cfg := Config()
-	b, err := compute.NewWithConfig(cfg)
+	if b, ok := opened.Load(cfg); ok {
+		return b.(compute.Backend), nil
+	}
+	b, err := newWithConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("backend: opening %q (set $%s to choose another; registered: %v): %w",
 			cfg, compute.ConfigEnvVar, compute.List(), err)
 	}
-	return b, nil
+	actual, _ := opened.LoadOrStore(cfg, b)
+	return actual.(compute.Backend), nil
+}
+
+// newWithConfig is compute.NewWithConfig with its panics (an unknown backend name) returned
+// as errors.
+func newWithConfig(cfg string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return compute.NewWithConfig(cfg)
 }
 
 // MustNew is New that panics on error, for tests, examples and notebooks.
