@@ -52,6 +52,19 @@ func (w *seqWriter) pad(pad int32) {
 	}
 }
 
+// doc writes [CLS] title[:D−3] [SEP] body[:D−3−|title|] [SEP] and padding, with token type 0
+// for the title part and 1 for the body part, as REALM's document featuriser does.
+func (w *seqWriter) doc(sp Special, doc Doc, D int) {
+	title := doc.Title[:min(len(doc.Title), D-3)]
+	body := doc.Body[:min(len(doc.Body), D-3-len(title))]
+	w.put(sp.CLS, 0)
+	w.putAll(title, 0)
+	w.put(sp.SEP, 0)
+	w.putAll(body, 1)
+	w.put(sp.SEP, 1)
+	w.pad(sp.PAD)
+}
+
 // BatchData is the host-side content of a Batch: flat row-major slices of fixed shapes
 // [B, QueryLen], [B, K, DocLen], [B, K, QueryLen+DocLen] and [B, MaxMasks], so that every step
 // runs the same compiled graph.
@@ -134,14 +147,7 @@ func (d *BatchData) Set(i int, sp Special, q Query, docs []Doc) error {
 		}
 		off := (i*d.K + k) * D
 		w := seqWriter{ids: d.DocIDs[off : off+D], types: d.DocTypes[off : off+D], mask: d.DocMask[off : off+D]}
-		title := doc.Title[:min(len(doc.Title), D-3)]
-		body := doc.Body[:min(len(doc.Body), D-3-len(title))]
-		w.put(sp.CLS, 0)
-		w.putAll(title, 0)
-		w.put(sp.SEP, 0)
-		w.putAll(body, 1)
-		w.put(sp.SEP, 1)
-		w.pad(sp.PAD)
+		w.doc(sp, doc, D)
 
 		off = (i*d.K + k) * J
 		w = seqWriter{ids: d.JointIDs[off : off+J], types: d.JointTypes[off : off+J], mask: d.JointMask[off : off+J]}

@@ -1,0 +1,245 @@
+// Package qa holds open-domain question-answering examples (NQ-open form:
+// a question and its acceptable answers), streaming readers for NQ-open JSONL
+// and Parquet, the embedded Factbook QA splits, and SQuAD-style answer
+// normalisation and exact match.
+package qa
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/internal/pqread"
+)
+
+// Example is one question with its acceptable answers.
+type Example struct {
+	// Question is the natural-language question.
+	Question string `json:"question"`
+	// Answers are the acceptable answer strings (at least one).
+	Answers []string `json:"answer"`
+	// Relation names the Factbook relation ("capital", ...); empty elsewhere.
+	Relation string `json:"relation,omitempty"`
+	// Country is the Factbook country the question is about; empty elsewhere.
+	Country string `json:"country,omitempty"`
+	// ID identifies the example (for Factbook "code/relation").
+	ID string `json:"id,omitempty"`
+}
+
+// Validate checks that the question and all answers are non-blank UTF-8.
+func (e Example) Validate() error {
+	if !utf8.ValidString(e.Question) || strings.TrimSpace(e.Question) == "" {
+		return fmt.Errorf("empty or invalid UTF-8 question")
+	}
+	if len(e.Answers) == 0 {
+		return fmt.Errorf("question %q has no answer", e.Question)
+	}
+	for _, a := range e.Answers {
+		if !utf8.ValidString(a) || strings.TrimSpace(a) == "" {
+			return fmt.Errorf("question %q has an empty or invalid UTF-8 answer", e.Question)
+		}
+	}
+	return nil
+}
+
+// OpenJSONL streams the examples of an NQ-open JSONL file.
+func OpenJSONL(path string, opts corpus.ReadOptions) iter.Seq2[Example, error] {
+	return func(yield func(Example, error) bool) {
+		f, err := os.Open(path)
+		if err != nil {
+			yield(Example{}, err)
+			return
+		}
+		defer f.Close()
+		for e, err := range ReadJSONL(f, path, opts) {
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+type jsonExample struct {
+	Question *string         `json:"question"`
+	Answer   json.RawMessage `json:"answer"`
+	Relation string          `json:"relation"`
+	Country  string          `json:"country"`
+	ID       string          `json:"id"`
+}
+
+// ReadJSONL streams NQ-open JSONL examples from r: {"question": string,
+// "answer": [string, ...] or string}, plus optional relation, country and id.
+func ReadJSONL(r io.Reader, name string, opts corpus.ReadOptions) iter.Seq2[Example, error] {
+	return func(yield func(Example, error) bool) {
+		for line, b := range corpus.Lines(r, name) {
+			if line < 0 {
+				yield(Example{}, fmt.Errorf("%s", b))
+				return
+			}
+			if len(bytes.TrimSpace(b)) == 0 {
+				continue
+			}
+			e, err := parseLine(b)
+			if err == nil {
+				err = e.Validate()
+			}
+			if err != nil {
+				err = &corpus.RecordError{File: name, Unit: "line", N: line, Err: err}
+				if opts.Skip(err) {
+					continue
+				}
+				yield(Example{}, err)
+				return
+			}
+			opts.Yielded()
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+func parseLine(b []byte) (Example, error) {
+	if !utf8.Valid(b) {
+		return Example{}, fmt.Errorf("invalid UTF-8")
+	}
+	var j jsonExample
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Example{}, err
+	}
+	if j.Question == nil {
+		return Example{}, fmt.Errorf("no \"question\" field")
+	}
+	e := Example{Question: *j.Question, Relation: j.Relation, Country: j.Country, ID: j.ID}
+	if len(j.Answer) == 0 {
+		return Example{}, fmt.Errorf("no \"answer\" field")
+	}
+	if err := json.Unmarshal(j.Answer, &e.Answers); err != nil {
+		var s string
+		if err := json.Unmarshal(j.Answer, &s); err != nil {
+			return Example{}, fmt.Errorf("answer is neither a string nor a list of strings: %.40s", j.Answer)
+		}
+		e.Answers = []string{s}
+	}
+	return e, nil
+}
+
+// OpenParquet streams examples from a Parquet file with a string column
+// "question" and a column "answer" that is a string or a list of strings;
+// optional string columns relation, country and id are read when present.
+func OpenParquet(path string, opts corpus.ReadOptions) iter.Seq2[Example, error] {
+	return func(yield func(Example, error) bool) {
+		f, err := pqread.Open(path)
+		if err != nil {
+			yield(Example{}, err)
+			return
+		}
+		defer f.Close()
+		var cols [5]pqread.Column
+		var has [5]bool
+		for i, name := range []string{"question", "answer", "relation", "country", "id"} {
+			c, ok, err := f.Lookup(name, parquet.ByteArray)
+			if err == nil && !ok && i < 2 {
+				err = fmt.Errorf("%s: no %q column", path, name)
+			}
+			if err != nil {
+				yield(Example{}, err)
+				return
+			}
+			cols[i], has[i] = c, ok
+		}
+		stopped := false
+		err = f.Rows(0, func(row int64, r parquet.Row) error {
+			var e Example
+			e.Question, _ = pqread.String(r, cols[0])
+			for _, v := range pqread.Values(r, cols[1].Index) {
+				e.Answers = append(e.Answers, string(v.ByteArray()))
+			}
+			for i, dst := range []*string{&e.Relation, &e.Country, &e.ID} {
+				if has[i+2] {
+					*dst, _ = pqread.String(r, cols[i+2])
+				}
+			}
+			if err := e.Validate(); err != nil {
+				err = &corpus.RecordError{File: path, Unit: "row", N: row, Err: err}
+				if opts.Skip(err) {
+					return nil
+				}
+				return err
+			}
+			opts.Yielded()
+			if !yield(e, nil) {
+				stopped = true
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !stopped {
+			yield(Example{}, err)
+		}
+	}
+}
+
+var errStop = fmt.Errorf("stopped")
+
+//go:embed factbook/*.jsonl
+var factbookFS embed.FS
+
+// Splits are the names of the embedded Factbook QA splits. Countries, not
+// questions, are split (70/15/15, seeded), so no dev or test country appears
+// in train.
+var Splits = []string{"train", "dev", "test"}
+
+// Factbook streams one embedded Factbook QA split ("train", "dev" or "test").
+func Factbook(split string) iter.Seq2[Example, error] {
+	return func(yield func(Example, error) bool) {
+		b, err := factbookFS.ReadFile("factbook/" + split + ".jsonl")
+		if err != nil {
+			yield(Example{}, fmt.Errorf("qa: unknown Factbook split %q (want train, dev or test)", split))
+			return
+		}
+		for e, err := range ReadJSONL(bytes.NewReader(b), split+".jsonl", corpus.ReadOptions{}) {
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+var articlesRE = regexp.MustCompile(`\b(a|an|the)\b`)
+
+// Normalize is SQuAD's answer normalisation: lower case, punctuation and the
+// articles a/an/the removed, whitespace collapsed.
+func Normalize(s string) string {
+	s = strings.ToLower(s)
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPunct(r) || unicode.IsSymbol(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = articlesRE.ReplaceAllString(s, " ")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// ExactMatch reports whether prediction equals one of answers after Normalize.
+func ExactMatch(prediction string, answers []string) bool {
+	p := Normalize(prediction)
+	for _, a := range answers {
+		if Normalize(a) == p {
+			return true
+		}
+	}
+	return false
+}

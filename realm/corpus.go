@@ -1,0 +1,86 @@
+package realm
+
+import (
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/realm-go/realm/data/blocks"
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/tokenize"
+)
+
+// Corpus is the knowledge corpus Z as the trainers use it: every block in memory, indexed by
+// its id, with its title already tokenised. (The embedded Factbook packs into ~10k blocks of
+// 128 wordpieces, a few MB; larger corpora stream from a blocks.ParquetStore.)
+type Corpus struct {
+	// Tok is the tokenizer the blocks were made with.
+	Tok *tokenize.Tokenizer
+	// Blocks holds block i at index i (block ids are positions in the corpus's block sequence).
+	Blocks []blocks.Block
+	titles [][]int32
+}
+
+// NewCorpus collects blocks whose ids must be 0, 1, 2, … in order.
+func NewCorpus(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error]) (*Corpus, error) {
+	c := &Corpus{Tok: tok}
+	titles := map[string][]int32{}
+	for b, err := range blks {
+		if err != nil {
+			return nil, fmt.Errorf("realm: reading blocks: %w", err)
+		}
+		if b.ID != int64(len(c.Blocks)) {
+			return nil, fmt.Errorf("realm: block ids must be 0, 1, 2, …: got %d at position %d", b.ID, len(c.Blocks))
+		}
+		t, ok := titles[b.Title]
+		if !ok {
+			for _, p := range tok.Tokenize(b.Title) {
+				t = append(t, p.ID)
+			}
+			titles[b.Title] = t
+		}
+		c.Blocks = append(c.Blocks, b)
+		c.titles = append(c.titles, t)
+	}
+	if len(c.Blocks) == 0 {
+		return nil, fmt.Errorf("realm: the corpus has no block")
+	}
+	return c, nil
+}
+
+// BuildCorpus packs documents into blocks of at most maxLen wordpieces counting
+// [CLS] title [SEP] body [SEP] (REALM's corpus builder) and collects them.
+func BuildCorpus(tok *tokenize.Tokenizer, docs iter.Seq2[corpus.Document, error], maxLen int) (*Corpus, blocks.Stats, error) {
+	var stats blocks.Stats
+	c, err := NewCorpus(tok, blocks.Build(tok, docs, blocks.Options{MaxLen: maxLen}, &stats))
+	return c, stats, err
+}
+
+// Len is the number of blocks.
+func (c *Corpus) Len() int { return len(c.Blocks) }
+
+// Doc returns block id as the featuriser's Doc.
+func (c *Corpus) Doc(id int64) Doc {
+	return Doc{ID: id, Title: c.titles[id], Body: c.Blocks[id].TokenIDs}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// blocksSeq streams the corpus's blocks.
+func blocksSeq(c *Corpus) iter.Seq2[blocks.Block, error] {
+	return func(yield func(blocks.Block, error) bool) {
+		for _, b := range c.Blocks {
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/realm-go/realm/data/examples"
+	"github.com/realm-go/realm/data/spans"
+	"github.com/realm-go/realm/data/tokenize"
+)
+
+// order maps a global example counter to an example index: a fresh seeded permutation of the
+// n examples every epoch, so batch i of a run depends only on (seed, i) and a resumed run sees
+// exactly the data an uninterrupted one would.
+type order struct {
+	n     int
+	seed  uint64
+	mu    sync.Mutex
+	epoch int
+	perm  []int
+}
+
+func (o *order) at(i int64) int {
+	e := int(i / int64(o.n))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.perm == nil || e != o.epoch {
+		o.perm = rand.New(rand.NewPCG(o.seed, uint64(e)+1)).Perm(o.n)
+		o.epoch = e
+	}
+	return o.perm[i%int64(o.n)]
+}
+
+// special returns the special-token ids of tok.
+func special(tok *tokenize.Tokenizer) Special {
+	return Special{CLS: tok.CLS(), SEP: tok.SEP(), PAD: tok.PAD()}
+}
+
+// noSpans is a Tagger that finds nothing: spans.Masker then masks random whole words, BERT's
+// own masking, which the plain MLM warm-up uses.
+type noSpans struct{}
+
+func (noSpans) Tag(string) []spans.Span { return nil }
+
+// MLMMaxMasks is the number of masked slots of an MLM example: 15% of QueryLen+DocLen, rounded up.
+func (c Config) MLMMaxMasks() int { return (15*(c.QueryLen+c.DocLen) + 99) / 100 }
+
+// TrainMLM pre-trains the knowledge-augmented encoder from scratch with BERT's masked-LM
+// objective on pairs of consecutive blocks, [CLS] z_i [SEP] z_i+1 [SEP] with 15% of the words
+// masked, at REALM's joint length QueryLen+DocLen so every position the encoder will read is
+// trained. This is the from-scratch substitute for starting from a pre-trained BERT.
+func TrainMLM(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	L, M := cfg.QueryLen+cfg.DocLen, cfg.MLMMaxMasks()
+	masker := spans.NewMasker(noSpans{}, c.Tok)
+	sp := special(c.Tok)
+	ord := &order{n: c.Len(), seed: run.Seed}
+	p := &phase{task: "mlm", run: run, backend: backend, store: store, config: cfg, history: h,
+		metricNames: []string{"accuracy"},
+		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+			o := MLMForward(scope.In(EncoderScope), cfg.Encoder, in[0], in[1], in[2], in[3], in[4], in[5])
+			train.AddMainLoss(o.Loss)
+			return []*Node{Div(ReduceAllSum(o.Accuracy), MaxScalar(ReduceAllSum(ConvertDType(in[5], dtypes.Float32)), 1))}
+		},
+		batch: func(step int64) ([]*tensors.Tensor, error) {
+			B := run.BatchSize
+			ids, types, mask := make([]int32, B*L), make([]int32, B*L), make([]bool, B*L)
+			pos, tgt, tmask := make([]int32, B*M), make([]int32, B*M), make([]bool, B*M)
+			for b := range B {
+				i := step*int64(B) + int64(b)
+				a := ord.at(i)
+				first := c.Blocks[a].TokenIDs
+				var second []int32
+				if a+1 < c.Len() && c.Blocks[a+1].DocID == c.Blocks[a].DocID {
+					second = c.Blocks[a+1].TokenIDs
+				}
+				w := seqWriter{ids: ids[b*L : (b+1)*L], types: types[b*L : (b+1)*L], mask: mask[b*L : (b+1)*L]}
+				na, nb := len(first), len(second)
+				if na+nb > L-3 { // keep the first block whole where possible.
+					na = min(na, L-3)
+					nb = min(nb, L-3-na)
+				}
+				w.put(sp.CLS, 0)
+				w.putAll(first[:na], 0)
+				w.put(sp.SEP, 0)
+				if nb > 0 {
+					w.putAll(second[:nb], 1)
+					w.put(sp.SEP, 1)
+				}
+				w.pad(sp.PAD)
+				// Mask 15% of the words of the real tokens, [CLS]/[SEP] excluded.
+				var pieces []tokenize.Piece
+				var where []int
+				for k := 1; k < w.n; k++ {
+					if id := ids[b*L+k]; id != sp.SEP {
+						pieces = append(pieces, tokenize.Piece{ID: id})
+						where = append(where, k)
+					}
+				}
+				rng := rand.New(rand.NewPCG(run.Seed^0x6d6c6d, uint64(i)))
+				mk := masker.Mask("", pieces, rng)
+				for m, k := range mk.Positions {
+					if m >= M {
+						break
+					}
+					at := where[k]
+					pos[b*M+m], tgt[b*M+m], tmask[b*M+m] = int32(at), ids[b*L+at], true
+					ids[b*L+at] = c.Tok.MASK()
+				}
+			}
+			return []*tensors.Tensor{
+				tensors.FromFlatDataAndDimensions(ids, B, L), tensors.FromFlatDataAndDimensions(types, B, L),
+				tensors.FromFlatDataAndDimensions(mask, B, L), tensors.FromFlatDataAndDimensions(pos, B, M),
+				tensors.FromFlatDataAndDimensions(tgt, B, M), tensors.FromFlatDataAndDimensions(tmask, B, M),
+			}, nil
+		},
+	}
+	return p.execute(ctx)
+}
+
+// InitRetrieverFromEncoder copies the encoder's BERT (not its MLM head) into the retriever
+// tower(s), as REALM initialises every BERT from the same pre-trained one.
+func InitRetrieverFromEncoder(store *model.Store, cfg Config) error {
+	skipHead := func(rel string) bool { return len(rel) >= 4 && rel[:4] == "/mlm" }
+	towers := []string{EmbedderScope}
+	if cfg.SeparateTowers {
+		towers = append(towers, QueryEmbedderScope)
+	}
+	for _, t := range towers {
+		if _, err := CopyVariables(store, "/"+EncoderScope, "/"+t, skipHead); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TrainICT warm-starts the retriever with the Inverse Cloze Task (ORQA): each batch holds one
+// sentence of each of BatchSize random blocks as queries and the blocks (the sentence removed 90%
+// of the time) as candidates; the other blocks of the batch are the negatives.
+func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	Q, D := cfg.QueryLen, cfg.DocLen
+	var mu sync.Mutex
+	epochs := map[int][]examples.ICT{}
+	epochExamples := func(e int) ([]examples.ICT, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if exs, ok := epochs[e]; ok {
+			return exs, nil
+		}
+		var exs []examples.ICT
+		for ex, err := range examples.ICTExamples(c.Tok, blocksSeq(c), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, Seed: run.Seed + uint64(e)}) {
+			if err != nil {
+				return nil, err
+			}
+			exs = append(exs, ex)
+		}
+		if len(exs) < run.BatchSize {
+			return nil, fmt.Errorf("realm: ict: only %d blocks have two sentences or more, fewer than a batch of %d", len(exs), run.BatchSize)
+		}
+		rand.New(rand.NewPCG(run.Seed, uint64(e)+7)).Shuffle(len(exs), func(i, j int) { exs[i], exs[j] = exs[j], exs[i] })
+		clear(epochs) // keep one epoch in memory.
+		epochs[e] = exs
+		return exs, nil
+	}
+	p := &phase{task: "ict", run: run, backend: backend, store: store, config: cfg, history: h,
+		metricNames: []string{"accuracy"},
+		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+			o := cfg.ICTForward(scope, in[0], in[1], in[2], in[3], in[4], in[5])
+			train.AddMainLoss(o.Loss)
+			return []*Node{ReduceAllMean(o.Accuracy)}
+		},
+		batch: func(step int64) ([]*tensors.Tensor, error) {
+			B := run.BatchSize
+			first, err := epochExamples(0)
+			if err != nil {
+				return nil, err
+			}
+			perEpoch := int64(len(first) / B)
+			exs, err := epochExamples(int(step / perEpoch))
+			if err != nil {
+				return nil, err
+			}
+			off := int(step%perEpoch) * B
+			qIDs, qTypes, qMask := make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
+			dIDs, dTypes, dMask := make([]int32, B*D), make([]int32, B*D), make([]bool, B*D)
+			for b := range B {
+				ex := exs[off+b]
+				q := c.Tok.PadTo(ex.Query, Q)
+				d := c.Tok.PadTo(ex.Context, D)
+				copy(qIDs[b*Q:], q.IDs)
+				copy(qTypes[b*Q:], q.TypeIDs)
+				copy(qMask[b*Q:], q.Mask)
+				copy(dIDs[b*D:], d.IDs)
+				copy(dTypes[b*D:], d.TypeIDs)
+				copy(dMask[b*D:], d.Mask)
+			}
+			return []*tensors.Tensor{
+				tensors.FromFlatDataAndDimensions(qIDs, B, Q), tensors.FromFlatDataAndDimensions(qTypes, B, Q),
+				tensors.FromFlatDataAndDimensions(qMask, B, Q), tensors.FromFlatDataAndDimensions(dIDs, B, D),
+				tensors.FromFlatDataAndDimensions(dTypes, B, D), tensors.FromFlatDataAndDimensions(dMask, B, D),
+			}, nil
+		},
+	}
+	return p.execute(ctx)
+}

@@ -1,0 +1,260 @@
+package realm
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/spans"
+	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/layers/bert"
+)
+
+// firstDocs streams the first n documents of seq.
+func firstDocs(seq iter.Seq2[corpus.Document, error], n int) iter.Seq2[corpus.Document, error] {
+	return func(yield func(corpus.Document, error) bool) {
+		i := 0
+		for d, err := range seq {
+			if i == n || !yield(d, err) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// smallFactbook returns a tiny REALM over the real vocabulary and the first documents of the
+// embedded Factbook.
+func smallFactbook(t *testing.T, docs int) (Config, *Corpus) {
+	t.Helper()
+	tok, err := tokenize.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bert.Tiny()
+	b.HiddenSize, b.NumHiddenLayers, b.NumAttentionHeads, b.IntermediateSize, b.MaxPositionEmbeddings = 32, 1, 2, 64, 96
+	b.HiddenDropoutProb, b.AttentionProbsDropoutProb = 0, 0
+	cfg := Config{Retriever: b, Encoder: b, ProjectionDim: 16, QueryLen: 32, DocLen: 64, TopK: 4, MaxMasks: 8}
+	c, _, err := BuildCorpus(tok, firstDocs(corpus.Factbook(), docs), cfg.DocLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+func newStore() *model.Store {
+	s := model.NewStore()
+	s.SetParam(initializer.ParamInitialSeed, int64(3))
+	return s
+}
+
+// TestResumeAfterKill kills an ICT run after its first checkpoint and resumes it in a fresh
+// store: the resumed steps must see the same data and reach the same losses as an
+// uninterrupted run.
+func TestResumeAfterKill(t *testing.T) {
+	cfg, c := smallFactbook(t, 12)
+	be := backend.MustNew()
+	run := RunConfig{Steps: 6, BatchSize: 4, LR: 1e-3, Seed: 5, CheckpointEvery: 3}
+
+	full := &History{}
+	run.Dir = filepath.Join(t.TempDir(), "full")
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, full); err != nil {
+		t.Fatal(err)
+	}
+
+	run.Dir = filepath.Join(t.TempDir(), "killed")
+	ctx, cancel := context.WithCancel(context.Background())
+	killed := &History{}
+	store := newStore()
+	done := make(chan error)
+	go func() {
+		done <- TrainICT(ctx, be, store, cfg, c, run, killed)
+	}()
+	for { // "kill" right after step 4, i.e. after the step-3 checkpoint and before the next one.
+		if r, ok := killed.Last(); ok && r.Step >= 4 {
+			cancel()
+			break
+		}
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed run returned %v, want context.Canceled", err)
+	}
+	resumed := &History{}
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, resumed); err != nil {
+		t.Fatal(err)
+	}
+	recs := resumed.Records()
+	if len(recs) != 3 || recs[0].Step != 4 {
+		t.Fatalf("resumed run took steps %v, want 4, 5, 6", recs)
+	}
+	want := full.Records()
+	for i, r := range recs {
+		w := want[3+i]
+		if math.Abs(r.Metrics["loss"]-w.Metrics["loss"]) > 1e-5 {
+			t.Errorf("step %d: resumed loss %v, uninterrupted %v", r.Step, r.Metrics["loss"], w.Metrics["loss"])
+		}
+	}
+	// Running again is a no-op: the phase is complete.
+	again := &History{}
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, again); err != nil || len(again.Records()) != 0 {
+		t.Errorf("re-running a finished phase: err %v, %d steps", err, len(again.Records()))
+	}
+}
+
+// TestNaNStopsTraining injects a NaN loss at step 3: training must stop with an error naming the
+// step, and the last checkpoint must be the good one of step 2.
+func TestNaNStopsTraining(t *testing.T) {
+	dir := t.TempDir()
+	store := newStore()
+	p := &phase{task: "toy", backend: backend.MustNew(), store: store, history: &History{},
+		run: RunConfig{Dir: dir, Steps: 5, BatchSize: 1, LR: 0.1, CheckpointEvery: 2},
+		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+			w := scope.VariableWithValue("w", []float32{1, 2})
+			loss := Mul(ReduceAllSum(Square(w.NodeValue(in[0].Graph()))), in[0])
+			train.AddMainLoss(loss)
+			return nil
+		},
+		batch: func(step int64) ([]*tensors.Tensor, error) {
+			x := float32(1)
+			if step == 2 { // the third step (steps are counted from 1 after they run).
+				x = float32(math.NaN())
+			}
+			return []*tensors.Tensor{tensors.FromValue(x)}, nil
+		},
+	}
+	err := p.execute(context.Background())
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("execute = %v, want ErrNonFinite", err)
+	}
+	if want := "step 3"; !containsStr(err.Error(), want) {
+		t.Errorf("error %q does not name %q", err, want)
+	}
+	_, st, ok, err := Checkpoints{Dir: dir}.Latest()
+	if err != nil || !ok || st.Step != 2 {
+		t.Errorf("latest checkpoint = step %d (ok %v, err %v), want the good step 2", st.Step, ok, err)
+	}
+}
+
+func containsStr(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPretrainPipeline runs the from-scratch pipeline end to end on a few Factbook documents:
+// MLM warm-up, retriever initialisation, ICT, then REALM pre-training with refreshes every
+// 3 steps. It checks the trivial retrieval is excluded, that indexes are swapped in while
+// training runs (staleness is measured), and that the evaluation runs.
+func TestPretrainPipeline(t *testing.T) {
+	cfg, c := smallFactbook(t, 20)
+	be := backend.MustNew()
+	store := newStore()
+	dir := t.TempDir()
+	ctx := context.Background()
+	if err := TrainMLM(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "mlm"), Steps: 4, BatchSize: 2, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "ict"), Steps: 4, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+		t.Fatal(err)
+	}
+	ictSnap, err := TakeSnapshot(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagger := spans.RuleTagger{Gazetteer: spans.NewGazetteer("Afghanistan", "Kabul")}
+	run := PretrainConfig{RunConfig: RunConfig{Dir: filepath.Join(dir, "realm"), Steps: 9, BatchSize: 2, LR: 1e-3, Seed: 1},
+		RefreshEvery: 3, EmbedBatch: 16, HeldOut: 0.2}
+	p, err := NewPretrainer(be, store, cfg, c, tagger, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if len(p.Train) == 0 || len(p.Eval) == 0 {
+		t.Fatalf("%d training and %d held-out sentences", len(p.Train), len(p.Eval))
+	}
+	// No trivial retrieval: a query's own block is never among its candidates.
+	if err := p.BuildIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := p.Refresher.Index()
+	docs, err := p.candidates(p.Train[:4], idx, p.live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ds := range docs {
+		if len(ds) != cfg.TopK-1 {
+			t.Errorf("example %d has %d candidates, want %d", i, len(ds), cfg.TopK-1)
+		}
+		for _, d := range ds {
+			if d.ID == p.Train[i].BlockID {
+				t.Errorf("example %d retrieved its own source block %d", i, d.ID)
+			}
+		}
+	}
+	if err := p.Pretrain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Refresher.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := p.History.Records()
+	if len(recs) != run.Steps {
+		t.Fatalf("%d history records for %d steps", len(recs), run.Steps)
+	}
+	for _, r := range recs {
+		if math.IsNaN(r.Metrics["loss"]) || math.IsNaN(r.Metrics["utility"]) {
+			t.Fatalf("step %d metrics %v", r.Step, r.Metrics)
+		}
+	}
+	if g := p.Refresher.Generation(); g < 1 {
+		t.Errorf("no refreshed index was swapped in (generation %d) after %d steps with refresh every %d", g, run.Steps, run.RefreshEvery)
+	}
+	st := p.Staleness()
+	if len(st) < 2 { // the initial build + at least one refresh.
+		t.Errorf("staleness measured %d times", len(st))
+	}
+	for _, s := range st[1:] {
+		if s.Overlap < 0 || s.Overlap > 1 || s.EmbedTime <= 0 {
+			t.Errorf("staleness record %+v", s)
+		}
+	}
+	_, cst, ok, err := Checkpoints{Dir: run.Dir}.Latest()
+	if err != nil || !ok || cst.Step != int64(run.Steps) || cst.Task != "realm" {
+		t.Errorf("final checkpoint %+v ok=%v err=%v", cst, ok, err)
+	}
+	accR, accN, util, err := p.EvaluateLM(ctx, p.Eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accR < 0 || accR > 1 || accN < 0 || accN > 1 || math.IsNaN(util) {
+		t.Errorf("EvaluateLM = %v %v %v", accR, accN, util)
+	}
+	recall, random, err := p.EvaluateRetrieval(ctx, ictSnap, p.Eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recall < 0 || recall > 1 || !(random > 0 && random < 1) {
+		t.Errorf("EvaluateRetrieval = %v (random %v)", recall, random)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mlm", "LATEST")); err != nil {
+		t.Errorf("the MLM phase left no checkpoint: %v", err)
+	}
+}

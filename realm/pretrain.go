@@ -1,0 +1,475 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/realm-go/realm/data/examples"
+	"github.com/realm-go/realm/data/spans"
+	"github.com/realm-go/realm/mips"
+)
+
+// PretrainConfig is a REALM pre-training run: the shared run settings plus the asynchronous
+// index refresh of §3.4 of the paper.
+type PretrainConfig struct {
+	RunConfig
+	// RefreshEvery is the number of steps between snapshots θ' handed to the index builder (the
+	// paper re-embeds about every 500 steps; the embedded default is measured in the README).
+	RefreshEvery int `json:"refresh_every"`
+	// EmbedBatch is the number of blocks embedded per call when (re)building the index.
+	EmbedBatch int `json:"embed_batch"`
+	// HeldOut is the fraction of sentences kept out of training for evaluation.
+	HeldOut float64 `json:"held_out"`
+	// StalenessQueries is how many held-out queries measure index staleness at each refresh.
+	StalenessQueries int `json:"staleness_queries"`
+}
+
+// StalenessRecord measures, when a new index arrives, how much the index it replaces had drifted:
+// the overlap of their top-k for the same queries (embedded with the new snapshot).
+type StalenessRecord struct {
+	// Step is the step of the new snapshot; OldStep that of the index it replaced.
+	Step, OldStep int64
+	// Overlap is the mean fraction of the fresh top-k that the stale index also returned.
+	Overlap float64
+	// EmbedTime is the time to embed the whole corpus; BuildTime that to build the index.
+	EmbedTime, BuildTime time.Duration
+	// Ready is the training step reached when the new index was swapped in.
+	Ready int64
+}
+
+// Pretrainer runs REALM pre-training (§3 of the paper): salient-span-masked sentences, the top
+// k−1 documents retrieved from a MIPS index over stale embeddings (the source block excluded),
+// the null document added, the marginal likelihood re-scored with the current θ, and the index
+// rebuilt from a snapshot θ' every RefreshEvery steps by a background goroutine while training
+// goes on.
+type Pretrainer struct {
+	Cfg     Config
+	Run     PretrainConfig
+	Corpus  *Corpus
+	Store   *model.Store
+	Backend compute.Backend
+	// Train and Eval are the pre-training examples (Eval: held out by a hash of block and sentence).
+	Train, Eval []examples.Pretrain
+	// MaskStats counts salient versus random masking over all examples.
+	MaskStats spans.MaskStats
+	// Skipped counts examples dropped because they masked more than MaxMasks tokens.
+	Skipped int
+	// History holds the per-step metrics; Refresher the index in service.
+	History   *History
+	Refresher *mips.Refresher[Snapshot]
+
+	live     *Retriever // query embeddings for search, with the current θ.
+	snap     *Retriever // the builder's retriever, loaded with θ'.
+	mu       sync.Mutex
+	stale    []StalenessRecord
+	step     int64
+	stalenQs []int32 // featurised staleness queries [n, QueryLen] ids; types are 0.
+	stalenM  []bool
+}
+
+// NewPretrainer makes the examples with tagger's salient spans and prepares the retrievers.
+// store holds (or will create) the model; typically it went through TrainMLM and TrainICT.
+func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, tagger spans.Tagger, run PretrainConfig) (*Pretrainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if run.RefreshEvery <= 0 {
+		return nil, fmt.Errorf("realm: refresh interval must be > 0, got %d", run.RefreshEvery)
+	}
+	if c.Len() < cfg.TopK {
+		return nil, fmt.Errorf("realm: the corpus has %d blocks, fewer than top_k %d", c.Len(), cfg.TopK)
+	}
+	if run.EmbedBatch <= 0 {
+		run.EmbedBatch = 64
+	}
+	if run.StalenessQueries <= 0 {
+		run.StalenessQueries = 64
+	}
+	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &History{}}
+	masker := spans.NewMasker(tagger, c.Tok)
+	for ex, err := range examples.PretrainExamples(c.Tok, masker, blocksSeq(c), examples.PretrainOptions{MaxLen: cfg.QueryLen, Seed: run.Seed}) {
+		if err != nil {
+			return nil, fmt.Errorf("realm: pre-training examples: %w", err)
+		}
+		if len(ex.Positions) > cfg.MaxMasks {
+			p.Skipped++
+			continue
+		}
+		if heldOut(ex, run.HeldOut) {
+			p.Eval = append(p.Eval, ex)
+		} else {
+			p.Train = append(p.Train, ex)
+		}
+	}
+	p.MaskStats = masker.Stats()
+	if len(p.Train) < run.BatchSize {
+		return nil, fmt.Errorf("realm: only %d training sentences, fewer than a batch of %d", len(p.Train), run.BatchSize)
+	}
+	var err error
+	if p.live, err = NewRetriever(backend, cfg, store, run.EmbedBatch); err != nil {
+		return nil, err
+	}
+	if p.snap, err = NewRetriever(backend, cfg, nil, run.EmbedBatch); err != nil {
+		return nil, err
+	}
+	// A fixed sample of held-out (or training) queries measures staleness.
+	src := p.Eval
+	if len(src) == 0 {
+		src = p.Train
+	}
+	n := min(run.StalenessQueries, len(src))
+	Q := cfg.QueryLen
+	p.stalenQs, p.stalenM = make([]int32, n*Q), make([]bool, n*Q)
+	for i := range n {
+		w := seqWriter{ids: p.stalenQs[i*Q : (i+1)*Q], types: make([]int32, Q), mask: p.stalenM[i*Q : (i+1)*Q]}
+		w.putAll(src[i].InputIDs[:min(len(src[i].InputIDs), Q)], 0)
+		w.pad(c.Tok.PAD())
+	}
+	return p, nil
+}
+
+// heldOut decides from a hash of (block, sentence) whether an example is held out.
+func heldOut(ex examples.Pretrain, frac float64) bool {
+	if frac <= 0 {
+		return false
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d", ex.BlockID, ex.Sentence)
+	return float64(h.Sum64()%1_000_000)/1e6 < frac
+}
+
+// QueryOf converts a pre-training example to the featuriser's Query.
+func QueryOf(ex examples.Pretrain) Query {
+	q := Query{Tokens: ex.InputIDs[1 : len(ex.InputIDs)-1], Targets: ex.Targets}
+	for _, p := range ex.Positions {
+		q.Positions = append(q.Positions, int(p)-1)
+	}
+	return q
+}
+
+// embedAll embeds the corpus with snapshot s and measures how stale the index in service was.
+func (p *Pretrainer) embedAll(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
+	if err := p.snap.Load(s); err != nil {
+		return nil, nil, err
+	}
+	t0 := time.Now()
+	vecs, ids, err := p.snap.EmbedCorpus(ctx, p.Corpus, special(p.Corpus.Tok))
+	if err != nil {
+		return nil, nil, err
+	}
+	embedTime := time.Since(t0)
+	if old := p.currentIndex(); old != nil && p.Refresher != nil {
+		n := len(p.stalenM) / p.Cfg.QueryLen
+		qv, err := p.snap.EmbedQueries(p.stalenQs, make([]int32, len(p.stalenQs)), p.stalenM, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		fresh, err := mips.NewExact(vecs, ids, p.Cfg.ProjectionDim)
+		if err != nil {
+			return nil, nil, err
+		}
+		ov, err := mips.Overlap(old, fresh, qv, p.Cfg.TopK-1)
+		if err != nil {
+			return nil, nil, err
+		}
+		st := p.Refresher.Stats(0)
+		p.mu.Lock()
+		p.stale = append(p.stale, StalenessRecord{OldStep: st.Step, Overlap: ov, EmbedTime: embedTime})
+		p.mu.Unlock()
+	}
+	return vecs, ids, nil
+}
+
+func (p *Pretrainer) currentIndex() mips.Index {
+	if p.Refresher == nil {
+		return nil
+	}
+	idx, _ := p.Refresher.Index()
+	return idx
+}
+
+// Staleness returns the staleness measured at each refresh so far.
+func (p *Pretrainer) Staleness() []StalenessRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]StalenessRecord(nil), p.stale...)
+}
+
+// BuildIndex embeds the corpus with the current retriever and starts the refresher with that
+// index (synchronously: training needs an index from its first step).
+func (p *Pretrainer) BuildIndex(ctx context.Context) error {
+	s, err := TakeSnapshot(p.Store)
+	if err != nil {
+		// A store without a retriever yet: create its variables by embedding one query.
+		if _, err2 := p.live.EmbedQueries(p.stalenQs[:p.Cfg.QueryLen], make([]int32, p.Cfg.QueryLen), p.stalenM[:p.Cfg.QueryLen], 1); err2 != nil {
+			return err2
+		}
+		if s, err = TakeSnapshot(p.Store); err != nil {
+			return err
+		}
+	}
+	vecs, ids, err := p.embedAll(ctx, s)
+	if err != nil {
+		return fmt.Errorf("realm: building the initial index: %w", err)
+	}
+	idx, err := mips.NewExact(vecs, ids, p.Cfg.ProjectionDim)
+	if err != nil {
+		return err
+	}
+	if p.Refresher != nil {
+		p.Refresher.Close()
+	}
+	p.Refresher, err = mips.NewRefresher(mips.RefresherConfig[Snapshot]{
+		Dim:   p.Cfg.ProjectionDim,
+		Embed: p.embedAll,
+		OnSwap: func(st mips.RefreshStats) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if n := len(p.stale); n > 0 {
+				p.stale[n-1].Step, p.stale[n-1].BuildTime, p.stale[n-1].Ready = st.Step, st.BuildTime, p.step
+			}
+		},
+	}, idx)
+	return err
+}
+
+// Close stops the background index builder.
+func (p *Pretrainer) Close() {
+	if p.Refresher != nil {
+		p.Refresher.Close()
+	}
+}
+
+// candidates returns, for each query, the top TopK−1 blocks of the index in service, the
+// query's own source block excluded (no trivial retrieval, §3.4).
+func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *Retriever) ([][]Doc, error) {
+	B, Q := len(exs), p.Cfg.QueryLen
+	ids, types, mask := make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
+	for i, ex := range exs {
+		w := seqWriter{ids: ids[i*Q : (i+1)*Q], types: types[i*Q : (i+1)*Q], mask: mask[i*Q : (i+1)*Q]}
+		w.putAll(ex.InputIDs[:min(len(ex.InputIDs), Q)], 0)
+		w.pad(p.Corpus.Tok.PAD())
+	}
+	qv, err := retr.EmbedQueries(ids, types, mask, B)
+	if err != nil {
+		return nil, err
+	}
+	k := p.Cfg.TopK - 1
+	res, err := idx.Search(qv, k+1)
+	if err != nil {
+		return nil, fmt.Errorf("realm: searching the index: %w", err)
+	}
+	out := make([][]Doc, B)
+	for i, rs := range res {
+		for _, r := range rs {
+			if r.ID == exs[i].BlockID || len(out[i]) == k {
+				continue
+			}
+			out[i] = append(out[i], p.Corpus.Doc(r.ID))
+		}
+		if len(out[i]) < k {
+			return nil, fmt.Errorf("realm: the index returned %d documents besides the source, want %d", len(out[i]), k)
+		}
+	}
+	return out, nil
+}
+
+// Pretrain runs the training loop (BuildIndex first). Metrics per step: loss, the moving
+// averages of retrieval utility and masked-token accuracy with retrieval and with ∅ only, and
+// the index's generation and age in steps.
+func (p *Pretrainer) Pretrain(ctx context.Context) error {
+	if p.Refresher == nil {
+		if err := p.BuildIndex(ctx); err != nil {
+			return err
+		}
+	}
+	cfg, sp := p.Cfg, special(p.Corpus.Tok)
+	ord := &order{n: len(p.Train), seed: p.Run.Seed}
+	ph := &phase{task: "realm", run: p.Run.RunConfig, backend: p.Backend, store: p.Store, config: cfg, history: p.History,
+		metricNames: []string{"utility", "acc_retrieval", "acc_null"},
+		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+			b := BatchFromNodes(in)
+			o := cfg.Forward(scope, b)
+			train.AddMainLoss(o.Loss)
+			w := ConvertDType(b.TargetMask, dtypes.Float32)
+			n := MaxScalar(ReduceAllSum(w), 1)
+			return []*Node{ReduceAllMean(o.Utility), Div(ReduceAllSum(Mul(o.AccRetrieval, w)), n), Div(ReduceAllSum(Mul(o.AccNull, w)), n)}
+		},
+		batch: func(step int64) ([]*tensors.Tensor, error) {
+			B := p.Run.BatchSize
+			exs := make([]examples.Pretrain, B)
+			for b := range B {
+				exs[b] = p.Train[ord.at(step*int64(B)+int64(b))]
+			}
+			idx, _ := p.Refresher.Index()
+			docs, err := p.candidates(exs, idx, p.live)
+			if err != nil {
+				return nil, err
+			}
+			d := cfg.NewBatchData(B)
+			for b, ex := range exs {
+				if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
+					return nil, fmt.Errorf("block %d sentence %d: %w", ex.BlockID, ex.Sentence, err)
+				}
+			}
+			return d.Tensors(), nil
+		},
+		afterStep: func(step int64, rec *Record) error {
+			p.mu.Lock()
+			p.step = step
+			p.mu.Unlock()
+			st := p.Refresher.Stats(step)
+			rec.Metrics["index_generation"] = float64(st.Generation)
+			rec.Metrics["index_age"] = float64(st.Age)
+			if st.Step < 0 { // the initial index: its age counts from the start of the run.
+				rec.Metrics["index_age"] = float64(step)
+			}
+			if st.LastError != nil {
+				return fmt.Errorf("realm: index refresh from step %d failed: %w", st.LastErrorStep, st.LastError)
+			}
+			if step%int64(p.Run.RefreshEvery) == 0 && step < int64(p.Run.Steps) {
+				s, err := TakeSnapshot(p.Store)
+				if err != nil {
+					return err
+				}
+				return p.Refresher.Trigger(step, s)
+			}
+			return nil
+		},
+		state: func(st *TrainState) {
+			rs := p.Refresher.Stats(0)
+			st.IndexGeneration, st.IndexStep = int64(rs.Generation), rs.Step
+		},
+	}
+	return ph.execute(ctx)
+}
+
+// EvalResult are held-out measures of a REALM model (the evidence that learning is real).
+type EvalResult struct {
+	// Examples is the number of held-out sentences evaluated.
+	Examples int `json:"examples"`
+	// AccRetrieval and AccNull are masked-token accuracies with the retrieved documents and
+	// with the null document only; Utility the mean retrieval utility.
+	AccRetrieval float64 `json:"acc_retrieval"`
+	AccNull      float64 `json:"acc_null"`
+	Utility      float64 `json:"utility"`
+	// SameTitleRecall is the fraction of sentences whose top TopK−1 retrieved blocks (source
+	// excluded) include another block of the same title (for the Factbook: the same country).
+	SameTitleRecall float64 `json:"same_title_recall"`
+	// RandomRecall is the same fraction for uniformly random blocks (computed exactly).
+	RandomRecall float64 `json:"random_recall"`
+}
+
+// EvaluateRetrieval measures same-title recall of the retriever whose parameters are s over
+// exs (it embeds the whole corpus with s), and the exact random baseline.
+func (p *Pretrainer) EvaluateRetrieval(ctx context.Context, s Snapshot, exs []examples.Pretrain) (recall, random float64, err error) {
+	r, err := NewRetriever(p.Backend, p.Cfg, nil, p.Run.EmbedBatch)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := r.Load(s); err != nil {
+		return 0, 0, err
+	}
+	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus, special(p.Corpus.Tok))
+	if err != nil {
+		return 0, 0, err
+	}
+	idx, err := mips.NewExact(vecs, ids, p.Cfg.ProjectionDim)
+	if err != nil {
+		return 0, 0, err
+	}
+	perTitle := map[string]int{}
+	for _, b := range p.Corpus.Blocks {
+		perTitle[b.Title]++
+	}
+	N, k := p.Corpus.Len(), p.Cfg.TopK-1
+	hits := 0
+	for start := 0; start < len(exs); start += p.Run.BatchSize {
+		batch := exs[start:min(start+p.Run.BatchSize, len(exs))]
+		docs, err := p.candidates(batch, idx, r)
+		if err != nil {
+			return 0, 0, err
+		}
+		for i, ex := range batch {
+			title := p.Corpus.Blocks[ex.BlockID].Title
+			for _, d := range docs[i] {
+				if p.Corpus.Blocks[d.ID].Title == title {
+					hits++
+					break
+				}
+			}
+			// P(at least one of k distinct random blocks among the N−1 others shares the title).
+			s := perTitle[title] - 1
+			miss := 1.0
+			for j := range k {
+				miss *= float64(N-1-s-j) / float64(N-1-j)
+			}
+			random += 1 - math.Max(miss, 0)
+		}
+	}
+	n := float64(len(exs))
+	return float64(hits) / n, random / n, nil
+}
+
+// EvaluateLM measures, on exs with the index in service and the current θ, masked-token
+// accuracy with retrieval and with the null document only, and the mean retrieval utility.
+func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (accR, accNull, utility float64, err error) {
+	cfg, sp := p.Cfg, special(p.Corpus.Tok)
+	exec, err := model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
+		b := BatchFromNodes(in)
+		o := cfg.Forward(scope, b)
+		w := ConvertDType(b.TargetMask, dtypes.Float32)
+		return []*Node{ReduceAllSum(Mul(o.AccRetrieval, w)), ReduceAllSum(Mul(o.AccNull, w)), ReduceAllSum(w), ReduceAllSum(o.Utility), o.Loss}
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	idx, _ := p.Refresher.Index()
+	B := p.Run.BatchSize
+	var sumR, sumN, count, sumU float64
+	n := 0
+	for start := 0; start+B <= len(exs); start += B {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, 0, err
+		}
+		batch := exs[start : start+B]
+		docs, err := p.candidates(batch, idx, p.live)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		d := cfg.NewBatchData(B)
+		for b, ex := range batch {
+			if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		args := make([]any, 0, 12)
+		for _, t := range d.Tensors() {
+			args = append(args, t)
+		}
+		out, err := exec.Call(args...)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		sumR += scalar(out[0])
+		sumN += scalar(out[1])
+		count += scalar(out[2])
+		sumU += scalar(out[3])
+		n += B
+	}
+	if n == 0 || count == 0 {
+		return 0, 0, 0, fmt.Errorf("realm: %d held-out sentences, fewer than a batch of %d", len(exs), B)
+	}
+	return sumR / count, sumN / count, sumU / float64(n), nil
+}
