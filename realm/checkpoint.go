@@ -63,6 +63,9 @@ func (c Checkpoints) Save(store *model.Store, st TrainState) (string, error) {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	defer os.RemoveAll(tmp) // no-op once renamed.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
 	h, err := checkpoint.Build(store).Dir(tmp).Keep(1).Done()
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: preparing %s: %w", tmp, err)
@@ -213,6 +216,10 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", path, err)

