@@ -1,0 +1,171 @@
+package realm
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"unicode"
+
+	"github.com/realm-go/realm/mips"
+)
+
+// BM25Params are the free parameters of Okapi BM25.
+type BM25Params struct {
+	// K1 saturates term frequency (1.2 in the classic setting; 0.9 in Anserini's defaults).
+	K1 float64 `json:"k1"`
+	// B is the strength of document-length normalisation (0.75 classic; 0.4 Anserini).
+	B float64 `json:"b"`
+}
+
+// DefaultBM25Params are Robertson's classic k1 = 1.2, b = 0.75.
+func DefaultBM25Params() BM25Params { return BM25Params{K1: 1.2, B: 0.75} }
+
+// BM25Words is the BM25 baseline's tokenisation: the maximal runs of Unicode letters and digits
+// of text, lower-cased (strings.ToLower). No stemming, no stop words, no accent folding;
+// punctuation and whitespace separate words ("U.S." → u, s; "Kabul's" → kabul, s).
+func BM25Words(text string) []string {
+	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+type bm25Posting struct {
+	doc int32
+	tf  int32
+}
+
+// BM25 is Okapi BM25 over the blocks of a Corpus (each block's title and body, tokenised by
+// BM25Words), with an inverted index:
+//
+//	score(q, d) = Σ_{t ∈ q} qtf(t) · IDF(t) · tf(t,d)·(k1+1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl))
+//	IDF(t)      = ln(1 + (N − n(t) + 0.5) / (n(t) + 0.5))
+//
+// where tf is the number of occurrences of t in d, |d| the number of words of d, avgdl their mean
+// over the corpus, n(t) the number of blocks containing t, and qtf(t) the number of times t
+// occurs in the query (Lucene's non-negative IDF; each query word occurrence counts). It is safe
+// for concurrent Search calls.
+type BM25 struct {
+	// Params are k1 and b.
+	Params   BM25Params
+	c        *Corpus
+	postings map[string][]bm25Posting
+	docLen   []float64
+	avgdl    float64
+}
+
+// NewBM25 indexes every block of c.
+func NewBM25(c *Corpus, p BM25Params) (*BM25, error) {
+	if p.K1 < 0 || p.B < 0 || p.B > 1 {
+		return nil, fmt.Errorf("realm bm25: need k1 ≥ 0 and b in [0, 1], got k1=%g b=%g", p.K1, p.B)
+	}
+	idx := &BM25{Params: p, c: c, postings: map[string][]bm25Posting{}, docLen: make([]float64, c.Len())}
+	total := 0.0
+	for i, b := range c.Blocks {
+		tf := map[string]int32{}
+		words := append(BM25Words(b.Title), BM25Words(b.Body)...)
+		for _, w := range words {
+			tf[w]++
+		}
+		for w, n := range tf {
+			idx.postings[w] = append(idx.postings[w], bm25Posting{doc: int32(i), tf: n})
+		}
+		idx.docLen[i] = float64(len(words))
+		total += float64(len(words))
+	}
+	idx.avgdl = total / float64(max(c.Len(), 1))
+	if idx.avgdl == 0 {
+		idx.avgdl = 1
+	}
+	return idx, nil
+}
+
+// IDF is ln(1 + (N − n(t) + 0.5)/(n(t) + 0.5)) for the (already lower-cased) word t.
+func (m *BM25) IDF(t string) float64 {
+	N, n := float64(len(m.docLen)), float64(len(m.postings[t]))
+	return math.Log(1 + (N-n+0.5)/(n+0.5))
+}
+
+// Score is the BM25 score of block id for query.
+func (m *BM25) Score(query string, id int64) float64 {
+	s := 0.0
+	for _, t := range BM25Words(query) {
+		for _, p := range m.postings[t] {
+			if int64(p.doc) == id {
+				s += m.term(t, p)
+				break
+			}
+		}
+	}
+	return s
+}
+
+func (m *BM25) term(t string, p bm25Posting) float64 {
+	tf := float64(p.tf)
+	norm := m.Params.K1 * (1 - m.Params.B + m.Params.B*m.docLen[p.doc]/m.avgdl)
+	return m.IDF(t) * tf * (m.Params.K1 + 1) / (tf + norm)
+}
+
+// Search returns the k best blocks for query by descending BM25 score, ties broken by ascending
+// block id (as the mips indexes do). Blocks sharing no word with the query score 0 and are
+// returned only to fill k.
+func (m *BM25) Search(query string, k int) []mips.Result {
+	k = min(k, len(m.docLen))
+	scores := make([]float64, len(m.docLen))
+	for _, t := range BM25Words(query) {
+		for _, p := range m.postings[t] {
+			scores[p.doc] += m.term(t, p)
+		}
+	}
+	h := &bm25Heap{}
+	for d, s := range scores {
+		r := mips.Result{ID: int64(d), Score: float32(s)}
+		if h.Len() < k {
+			heap.Push(h, r)
+		} else if k > 0 && bm25Better(r, (*h)[0]) {
+			(*h)[0] = r
+			heap.Fix(h, 0)
+		}
+	}
+	out := make([]mips.Result, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(h).(mips.Result)
+	}
+	return out
+}
+
+// Name implements QARetriever.
+func (m *BM25) Name() string { return "bm25" }
+
+// Retrieve implements QARetriever: Search for each question.
+func (m *BM25) Retrieve(ctx context.Context, questions []string, k int) ([][]mips.Result, error) {
+	out := make([][]mips.Result, len(questions))
+	for i, q := range questions {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out[i] = m.Search(q, k)
+	}
+	return out, nil
+}
+
+// bm25Better orders results by descending score, then ascending id.
+func bm25Better(a, b mips.Result) bool {
+	if a.Score != b.Score {
+		return a.Score > b.Score
+	}
+	return a.ID < b.ID
+}
+
+// bm25Heap is a min-heap of the k best results (its root is the worst of them).
+type bm25Heap []mips.Result
+
+func (h bm25Heap) Len() int           { return len(h) }
+func (h bm25Heap) Less(i, j int) bool { return bm25Better(h[j], h[i]) }
+func (h bm25Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *bm25Heap) Push(x any)        { *h = append(*h, x.(mips.Result)) }
+func (h *bm25Heap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,103 @@
+package realm
+
+import (
+	"context"
+	"iter"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/realm-go/realm/data/blocks"
+)
+
+// corpusOf makes a Corpus of blocks with the given titles and bodies.
+func bm25Corpus(t *testing.T, titles, bodies []string) *Corpus {
+	t.Helper()
+	tok := qaTokenizer(t)
+	var seq iter.Seq2[blocks.Block, error] = func(yield func(blocks.Block, error) bool) {
+		for i := range bodies {
+			var ids []int32
+			for _, p := range tok.Tokenize(bodies[i]) {
+				ids = append(ids, p.ID)
+			}
+			if !yield(blocks.Block{ID: int64(i), DocID: titles[i], Title: titles[i], Body: bodies[i], TokenIDs: ids}, nil) {
+				return
+			}
+		}
+	}
+	c, err := NewCorpus(tok, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestBM25HandComputed checks BM25 scores on a 3-block corpus against the formula evaluated by
+// hand from the word counts.
+func TestBM25HandComputed(t *testing.T) {
+	c := bm25Corpus(t, []string{"Cats", "Dogs", "Birds"}, []string{
+		"The cat sat on the mat.",              // cats the cat sat on the mat: 7 words
+		"The dog chased the cat; the cat ran.", // dogs the dog chased the cat the cat ran: 9 words
+		"Birds fly, a bird sang.",              // birds birds fly a bird sang: 6 words
+	})
+	m, err := NewBM25(c, BM25Params{K1: 1.2, B: 0.75})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := BM25Words("Kabul's U.S. Ça"); !slices.Equal(got, []string{"kabul", "s", "u", "s", "ça"}) {
+		t.Errorf("BM25Words = %q", got)
+	}
+	avgdl := 22.0 / 3
+	tfPart := func(tf, dl float64) float64 { return tf * 2.2 / (tf + 1.2*(0.25+0.75*dl/avgdl)) }
+	idfCat := math.Log(1 + (3-2+0.5)/(2+0.5))   // "cat" is in 2 blocks
+	idfBirds := math.Log(1 + (3-1+0.5)/(1+0.5)) // "birds" in 1 (title and body: tf 2)
+	idfThe := math.Log(1 + (3-2+0.5)/(2+0.5))
+	want := []float64{
+		idfCat * tfPart(1, 7),
+		idfCat * tfPart(2, 9),
+		idfBirds * tfPart(2, 6),
+	}
+	for id, w := range want {
+		if got := m.Score("cat BIRDS?", int64(id)); math.Abs(got-w) > 1e-9 {
+			t.Errorf("block %d: score %v, hand computation %v", id, got, w)
+		}
+	}
+	// A repeated query word counts twice; "the" has tf 2 in block 0 and 3 in block 1.
+	if got, w := m.Score("the the", 0), 2*idfThe*tfPart(2, 7); math.Abs(got-w) > 1e-9 {
+		t.Errorf("score of a repeated word %v, want %v", got, w)
+	}
+	res := m.Search("cat birds", 3)
+	order := []int64{res[0].ID, res[1].ID, res[2].ID}
+	wantOrder := []int64{0, 1, 2}
+	slices.SortFunc(wantOrder, func(a, b int64) int { return bm25CmpDesc(want[a], want[b]) })
+	if !slices.Equal(order, wantOrder) {
+		t.Errorf("ranking %v, want %v (scores %v)", order, wantOrder, want)
+	}
+	for i, r := range res {
+		if math.Abs(float64(r.Score)-want[r.ID]) > 1e-5 {
+			t.Errorf("result %d: score %v, want %v", i, r.Score, want[r.ID])
+		}
+	}
+	// Ties (no word in common) come back by ascending id; k is capped at the corpus size.
+	res = m.Search("zebra", 10)
+	if len(res) != 3 || res[0].ID != 0 || res[1].ID != 1 || res[2].ID != 2 || res[0].Score != 0 {
+		t.Errorf("search with no match = %v", res)
+	}
+	got, err := m.Retrieve(context.Background(), []string{"dog", "mat"}, 1)
+	if err != nil || got[0][0].ID != 1 || got[1][0].ID != 0 {
+		t.Errorf("Retrieve = %v, %v", got, err)
+	}
+	if _, err := NewBM25(c, BM25Params{K1: 1, B: 2}); err == nil {
+		t.Error("b = 2 accepted")
+	}
+}
+
+func bm25CmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}

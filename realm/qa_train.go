@@ -1,0 +1,178 @@
+package realm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/realm-go/realm/data/qa"
+	"github.com/realm-go/realm/mips"
+)
+
+// QATrainState is what a fine-tuning checkpoint records about its run.
+type QATrainState struct {
+	// Config and Reader are the model's settings; Retriever the retriever's Name.
+	Config    Config       `json:"config"`
+	Reader    ReaderConfig `json:"reader"`
+	Retriever string       `json:"retriever"`
+}
+
+// FineTune is REALM's open-QA fine-tuning (§3.5, following ORQA): for each question the
+// retriever's top RetrieverBeam blocks, of which the reader reads the first ReaderBeam; the loss
+// per question is
+//
+//	−log p(y|x)                       reader (ReaderLogLikelihood), 0 if no top-ReaderBeam block has a matching span
+//	−log Σ_{z ∈ beam, z ∋ y} p(z|x)   ORQA's early-update retriever loss (RetrieverEarlyLoss), 0 if no block of the beam contains an answer
+//
+// averaged over the batch. With a DenseRetriever the document embeddings and index stay fixed
+// and the query tower trains with the reader (f(x,z) is recomputed in the graph from the query
+// tower and the fixed Embed_doc(z)); with any other retriever only the reader trains, with a
+// uniform p(z|x) over its top-k. The run uses the phase runner of the other training loops
+// (checkpoints in run.Dir, resume, NaN stop, History); task "qa". Metrics: reader_loss,
+// retriever_loss, reader_oracle (a matching span in the top ReaderBeam), retriever_oracle (an
+// answer in the beam) and span_em (the argmax span matches).
+//
+// A dense retriever's index is saved as QAIndexFile in run.Dir on the first call; a resumed run
+// (or a later one in the same directory) loads it back into the retriever, so the run keeps
+// the index it started with even though, with shared towers, fine-tuning changes the document
+// tower's weights. Evaluate a fine-tuned store with that file (LoadDenseRetriever).
+func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig, h *History) error {
+	if len(examples) == 0 {
+		return fmt.Errorf("realm qa: no training question")
+	}
+	if h == nil {
+		h = &History{}
+	}
+	dense, isDense := q.Retriever.(*DenseRetriever)
+	K, R, NS := q.Reader.ReaderBeam, q.Cfg.ReaderLen(), q.ns
+	Kw := K
+	if isDense {
+		Kw = max(K, min(q.Reader.RetrieverBeam, q.Corpus.Len()))
+	}
+	if isDense && run.Dir != "" {
+		if err := q.fixIndex(dense, run.Dir); err != nil {
+			return err
+		}
+	}
+	Q, d := q.Cfg.QueryLen, q.Cfg.ProjectionDim
+	ord := &order{n: len(examples), seed: run.Seed}
+	p := &phase{task: "qa", run: run, backend: q.Backend, store: q.Store, history: h,
+		config:      QATrainState{Config: q.Cfg, Reader: q.Reader, Retriever: q.Retriever.Name()},
+		metricNames: []string{"reader_loss", "retriever_loss", "reader_oracle", "retriever_oracle", "span_em"},
+		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+			B := in[0].Shape().Dim(0)
+			g := in[0].Graph()
+			scores := q.spanScores(scope, in)
+			retrieval := in[7]
+			retrLoss := Zeros(g, shapes.Make(dtypes.Float32, B))
+			anyPos := retrLoss
+			if isDense {
+				qv := q.Cfg.EmbedQueries(scope, in[8], in[9], in[10]) // Embed_input(x), [B, d]
+				f := Relevance(qv, in[11])                            // f(x,z) over the beam, [B, Kw]
+				retrLoss, anyPos = RetrieverEarlyLoss(f, in[12])
+				retrieval = SliceAxis(f, 1, AxisRange(0, K))
+			}
+			readLoss, anyGold, logits := ReaderLogLikelihood(scores, retrieval, in[5], in[6])
+			train.AddMainLoss(ReduceAllMean(Add(readLoss, retrLoss)))
+			// span_em: the argmax over all spans of all blocks is a correct span.
+			flat := Reshape(logits, B, K*NS)
+			best := InsertAxes(ConvertDType(ArgMax(flat, -1), dtypes.Int32), -1)
+			hit := LogicalAnd(Equal(Iota(g, shapes.Make(dtypes.Int32, B, K*NS), 1), best), Reshape(in[6], B, K*NS))
+			em := ReduceMax(ConvertDType(hit, dtypes.Float32), -1)
+			return []*Node{ReduceAllMean(readLoss), ReduceAllMean(retrLoss), ReduceAllMean(anyGold), ReduceAllMean(anyPos), StopGradient(ReduceAllMean(em))}
+		},
+		batch: func(step int64) ([]*tensors.Tensor, error) {
+			B := run.BatchSize
+			exs := make([]qa.Example, B)
+			questions := make([]string, B)
+			for b := range B {
+				exs[b] = examples[ord.at(step*int64(B)+int64(b))]
+				questions[b] = exs[b].Question
+			}
+			res, err := q.Retriever.Retrieve(ctx, questions, Kw)
+			if err != nil {
+				return nil, err
+			}
+			rb := newReaderBatch(B, K, R, NS)
+			var qIDs, qTypes []int32
+			var qMask, pos []bool
+			var vecs []float32
+			if isDense {
+				qIDs, qTypes, qMask = make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
+				pos, vecs = make([]bool, B*Kw), make([]float32, B*Kw*d)
+			}
+			for b, ex := range exs {
+				x := questionPieces(q.Corpus.Tok, ex.Question, Q)
+				answers := prepareAnswers(ex.Answers)
+				if err := q.setExample(rb, b, x, res[b], answers); err != nil {
+					return nil, err
+				}
+				if !isDense {
+					continue
+				}
+				putQuery(q.sp, x, Q, b, qIDs, qTypes, qMask)
+				if len(res[b]) < Kw {
+					return nil, fmt.Errorf("realm qa: %s returned %d blocks, want %d", q.Retriever.Name(), len(res[b]), Kw)
+				}
+				for k, r := range res[b][:Kw] {
+					copy(vecs[(b*Kw+k)*d:(b*Kw+k+1)*d], dense.vecs[r.ID*int64(d):(r.ID+1)*int64(d)])
+					pos[b*Kw+k] = len(q.texts.get(r.ID).matchSpans(answers, 0, 0, true)) > 0
+				}
+			}
+			in := rb.tensors()
+			if isDense {
+				in = append(in,
+					tensors.FromFlatDataAndDimensions(qIDs, B, Q), tensors.FromFlatDataAndDimensions(qTypes, B, Q),
+					tensors.FromFlatDataAndDimensions(qMask, B, Q), tensors.FromFlatDataAndDimensions(vecs, B, Kw, d),
+					tensors.FromFlatDataAndDimensions(pos, B, Kw))
+			}
+			return in, nil
+		},
+	}
+	return p.execute(ctx)
+}
+
+// setExample featurises the reader inputs of question b: its first ReaderBeam blocks (padding
+// blocks when fewer were retrieved), with gold spans when answers are given and the uniform
+// prior (zeros; the dense graph replaces it with f(x,z)).
+func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, answers []normAnswer) error {
+	for k := range rb.K {
+		if k >= len(rs) {
+			rb.clear(b, k, q.sp)
+			continue
+		}
+		if err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers); err != nil {
+			return err
+		}
+		rb.Prior[b*rb.K+k] = 0
+	}
+	return nil
+}
+
+// fixIndex saves the dense retriever's index in dir, or loads the one saved there.
+func (q *QA) fixIndex(d *DenseRetriever, dir string) error {
+	path := filepath.Join(dir, QAIndexFile)
+	if _, err := os.Stat(path); err == nil {
+		vecs, err := loadIndexVectors(path, q.Corpus.Len(), q.Cfg.ProjectionDim)
+		if err != nil {
+			return err
+		}
+		return d.useVectors(vecs)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("realm qa: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("realm qa: %w", err)
+	}
+	return d.Save(path)
+}

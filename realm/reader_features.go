@@ -1,0 +1,282 @@
+package realm
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/realm-go/realm/data/qa"
+	"github.com/realm-go/realm/data/tokenize"
+)
+
+// BlockText is a block body as the reader sees it: its wordpieces with byte offsets into the
+// body, grouped into BERT words (a word-initial piece and the "##" continuations after it), so
+// that any span of pieces maps back to the exact original text.
+type BlockText struct {
+	// Body is the block's text.
+	Body string
+	// Pieces are Body's wordpieces with their byte ranges in Body.
+	Pieces []tokenize.Piece
+	// Words are the [start, end) piece ranges of Body's BERT words.
+	Words [][2]int
+	// keys are the per-word match keys (see answerKey) and key their concatenation.
+	keys []string
+	key  string
+}
+
+// NewBlockText tokenises body with tok and groups its pieces into words.
+func NewBlockText(tok *tokenize.Tokenizer, body string) *BlockText {
+	bt := &BlockText{Body: body, Pieces: tok.Tokenize(body)}
+	for i, p := range bt.Pieces {
+		if i == 0 || !tok.IsContinuation(p.ID) {
+			bt.Words = append(bt.Words, [2]int{i, i + 1})
+		} else {
+			bt.Words[len(bt.Words)-1][1] = i + 1
+		}
+	}
+	var all strings.Builder
+	bt.keys = make([]string, len(bt.Words))
+	for w, r := range bt.Words {
+		bt.keys[w] = answerKey(bt.SpanText(r[0], r[1]-1))
+		all.WriteString(bt.keys[w])
+	}
+	bt.key = all.String()
+	return bt
+}
+
+// SpanText is the original text of pieces i…j (inclusive): Body[Pieces[i].Start:Pieces[j].End].
+func (bt *BlockText) SpanText(i, j int) string {
+	return bt.Body[bt.Pieces[i].Start:bt.Pieces[j].End]
+}
+
+// answerKey is a cheap necessary condition for qa.Normalize matches: the lower-cased letters and
+// digits of s with the articles a/an/the (as whole words) left out. If Normalize(span) equals
+// Normalize(answer) then the keys are equal, except for texts where removing punctuation glues
+// an article to a neighbouring word ("a-b"), which no answer of the data sets we use contains.
+func answerKey(s string) string {
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if w != "a" && w != "an" && w != "the" {
+			b.WriteString(w)
+		}
+	}
+	return b.String()
+}
+
+// normAnswer is an answer prepared for matching.
+type normAnswer struct{ norm, key string }
+
+func prepareAnswers(answers []string) []normAnswer {
+	var out []normAnswer
+	for _, a := range answers {
+		if n := qa.Normalize(a); n != "" {
+			out = append(out, normAnswer{norm: n, key: answerKey(a)})
+		}
+	}
+	return out
+}
+
+// MatchSpans returns S(z,y): every span of whole words of the block, given as inclusive piece
+// ranges (i, j), whose original text equals one of answers after SQuAD normalisation
+// (qa.Normalize: lower case, punctuation and articles removed). Spans that start or end inside
+// a word are never answers; a word split into several wordpieces ("Kabul" → ka ##bul) is matched
+// as a whole. maxPieces > 0 keeps only spans of at most that many pieces; limit > 0 only spans
+// inside the first limit pieces (the part of the body the reader sees).
+func (bt *BlockText) MatchSpans(answers []string, maxPieces, limit int) [][2]int {
+	return bt.matchSpans(prepareAnswers(answers), maxPieces, limit, false)
+}
+
+// ContainsAnswer reports whether some span of whole words of the block matches one of answers
+// after SQuAD normalisation: the "block contains an answer string" test of retrieval recall and
+// of the retriever's positives.
+func (bt *BlockText) ContainsAnswer(answers []string) bool {
+	return len(bt.matchSpans(prepareAnswers(answers), 0, 0, true)) > 0
+}
+
+func (bt *BlockText) matchSpans(answers []normAnswer, maxPieces, limit int, first bool) [][2]int {
+	var out [][2]int
+	for _, a := range answers {
+		if !strings.Contains(bt.key, a.key) {
+			continue // no span of the block can normalise to the answer.
+		}
+		for i := range bt.Words {
+			n := 0
+			for j := i; j < len(bt.Words); j++ {
+				n += len(bt.keys[j])
+				if n > len(a.key) {
+					break
+				}
+				ps, pe := bt.Words[i][0], bt.Words[j][1]-1
+				if (maxPieces > 0 && pe-ps+1 > maxPieces) || (limit > 0 && pe >= limit) {
+					break
+				}
+				if n < len(a.key) || strings.Join(bt.keys[i:j+1], "") != a.key {
+					continue
+				}
+				if qa.Normalize(bt.SpanText(ps, pe)) == a.norm {
+					out = append(out, [2]int{ps, pe})
+					if first {
+						return out
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// CandidateSpans lists the reader's candidate spans of the block: every span of whole words of
+// at most maxPieces wordpieces inside the first limit pieces, as inclusive piece ranges, in
+// order of start and then end. (ORQA scores every wordpiece span; spans cut inside a word
+// cannot equal an answer under SQuAD normalisation at word boundaries, so they are left out
+// here and the softmax runs over whole-word spans only.)
+func (bt *BlockText) CandidateSpans(maxPieces, limit int) [][2]int {
+	var out [][2]int
+	for i, w := range bt.Words {
+		if w[0] >= limit {
+			break
+		}
+		for j := i; j < len(bt.Words); j++ {
+			pe := bt.Words[j][1] - 1
+			if pe >= limit || pe-w[0]+1 > maxPieces {
+				break
+			}
+			out = append(out, [2]int{w[0], pe})
+		}
+	}
+	return out
+}
+
+// MaxSpans bounds the number of whole-word spans of at most width pieces in a body of n pieces.
+func MaxSpans(n, width int) int {
+	s := 0
+	for w := 1; w <= min(width, n); w++ {
+		s += n - w + 1
+	}
+	return s
+}
+
+// blockTexts caches the BlockText of each block of a corpus (built on first use).
+type blockTexts struct {
+	c  *Corpus
+	mu sync.Mutex
+	m  map[int64]*BlockText
+}
+
+func newBlockTexts(c *Corpus) *blockTexts { return &blockTexts{c: c, m: map[int64]*BlockText{}} }
+
+func (t *blockTexts) get(id int64) *BlockText {
+	t.mu.Lock()
+	bt, ok := t.m[id]
+	t.mu.Unlock()
+	if ok {
+		return bt
+	}
+	bt = NewBlockText(t.c.Tok, t.c.Blocks[id].Body)
+	t.mu.Lock()
+	t.m[id] = bt
+	t.mu.Unlock()
+	return bt
+}
+
+// readerBatch is the host side of a reader batch: B questions × K blocks, each joined as
+// [CLS] question [SEP] body [SEP] in R positions, and NS candidate spans per block, as flat
+// row-major slices of fixed shapes so every call runs the same graph.
+type readerBatch struct {
+	B, K, R, NS    int
+	IDs, Types     []int32      // [B, K, R]
+	Mask           []bool       // [B, K, R]
+	Starts, Ends   []int32      // [B, K, NS]: positions in the joined input.
+	SpanMask, Gold []bool       // [B, K, NS]
+	Prior          []float32    // [B, K] f(x,z) added to the span scores (0: uniform p(z|x)).
+	blocks         []int64      // [B, K] block ids, -1 for padding.
+	spans          [][][2]int   // [B·K] candidate spans as piece ranges of the block body.
+	texts          []*BlockText // [B·K]
+	bodyStart      []int        // [B·K] position of the body's first piece in the joined input.
+}
+
+func newReaderBatch(B, K, R, NS int) *readerBatch {
+	return &readerBatch{B: B, K: K, R: R, NS: NS,
+		IDs: make([]int32, B*K*R), Types: make([]int32, B*K*R), Mask: make([]bool, B*K*R),
+		Starts: make([]int32, B*K*NS), Ends: make([]int32, B*K*NS),
+		SpanMask: make([]bool, B*K*NS), Gold: make([]bool, B*K*NS), Prior: make([]float32, B*K),
+		blocks: make([]int64, B*K), spans: make([][][2]int, B*K), texts: make([]*BlockText, B*K),
+		bodyStart: make([]int, B*K),
+	}
+}
+
+// set featurises block k of question b: [CLS] question[:QueryLen−2] [SEP] body [SEP] with token
+// types 0 then 1 (REALM's join), the body cut to fit R, its whole-word candidate spans of at
+// most maxWidth pieces (in the first maxBody pieces of the body), and (when answers is not nil)
+// which of them match an answer.
+func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer) error {
+	i := b*rb.K + k
+	R, NS := rb.R, rb.NS
+	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
+	w.put(sp.CLS, 0)
+	w.putAll(question, 0)
+	w.put(sp.SEP, 0)
+	start := w.n
+	limit := min(len(bt.Pieces), R-1-start, maxBody)
+	for _, p := range bt.Pieces[:limit] {
+		w.put(p.ID, 1)
+	}
+	w.put(sp.SEP, 1)
+	w.pad(sp.PAD)
+	spans := bt.CandidateSpans(maxWidth, limit)
+	if len(spans) > NS {
+		return fmt.Errorf("realm reader: block %d has %d candidate spans, more than the %d slots", id, len(spans), NS)
+	}
+	rb.blocks[i], rb.spans[i], rb.texts[i], rb.bodyStart[i] = id, spans, bt, start
+	gold := map[[2]int]bool{}
+	if answers != nil {
+		for _, s := range bt.matchSpans(answers, maxWidth, limit, false) {
+			gold[s] = true
+		}
+	}
+	for s := range NS {
+		o := i*NS + s
+		rb.Starts[o], rb.Ends[o], rb.SpanMask[o], rb.Gold[o] = 0, 0, false, false
+		if s < len(spans) {
+			rb.Starts[o], rb.Ends[o] = int32(start+spans[s][0]), int32(start+spans[s][1])
+			rb.SpanMask[o] = true
+			rb.Gold[o] = gold[spans[s]]
+		}
+	}
+	return nil
+}
+
+// clear makes block k of question b an empty padding block with no candidate span.
+func (rb *readerBatch) clear(b, k int, sp Special) {
+	i := b*rb.K + k
+	R, NS := rb.R, rb.NS
+	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
+	w.put(sp.CLS, 0)
+	w.put(sp.SEP, 0)
+	w.pad(sp.PAD)
+	for s := range NS {
+		o := i*NS + s
+		rb.Starts[o], rb.Ends[o], rb.SpanMask[o], rb.Gold[o] = 0, 0, false, false
+	}
+	rb.blocks[i], rb.spans[i], rb.texts[i], rb.bodyStart[i] = -1, nil, nil, 0
+	rb.Prior[i] = 0
+}
+
+// tensors returns ids, types, mask [B,K,R], starts, ends, span mask, gold [B,K,NS] and the
+// prior logits [B,K].
+func (rb *readerBatch) tensors() []*tensors.Tensor {
+	B, K, R, NS := rb.B, rb.K, rb.R, rb.NS
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(rb.IDs, B, K, R),
+		tensors.FromFlatDataAndDimensions(rb.Types, B, K, R),
+		tensors.FromFlatDataAndDimensions(rb.Mask, B, K, R),
+		tensors.FromFlatDataAndDimensions(rb.Starts, B, K, NS),
+		tensors.FromFlatDataAndDimensions(rb.Ends, B, K, NS),
+		tensors.FromFlatDataAndDimensions(rb.SpanMask, B, K, NS),
+		tensors.FromFlatDataAndDimensions(rb.Gold, B, K, NS),
+		tensors.FromFlatDataAndDimensions(rb.Prior, B, K),
+	}
+}
