@@ -33,6 +33,10 @@ type TrainState struct {
 	Config json.RawMessage `json:"config,omitempty"`
 	// Files maps each file of the checkpoint to its SHA-256, checked on restore.
 	Files map[string]string `json:"files"`
+	// NotTrainable lists the variables that are not model parameters (optimizer moments,
+	// counters, random-number state, metrics): GoMLX's checkpoint format does not record the
+	// flag, and a restored variable would otherwise be trained.
+	NotTrainable []string `json:"not_trainable,omitempty"`
 }
 
 // Checkpoints manages the checkpoints of a training run in one directory. Each checkpoint is a
@@ -75,6 +79,12 @@ func (c Checkpoints) Save(store *model.Store, st TrainState) (string, error) {
 	}
 	if st.Files, err = hashFiles(tmp); err != nil {
 		return "", err
+	}
+	st.NotTrainable = nil
+	for v := range store.IterVariables() {
+		if !v.Trainable {
+			st.NotTrainable = append(st.NotTrainable, v.Path())
+		}
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -178,6 +188,11 @@ func (c Checkpoints) Restore(store *model.Store) (st TrainState, ok bool, err er
 	}
 	if _, err := checkpoint.Load(store).Dir(dir).Immediate().Done(); err != nil {
 		return st, false, fmt.Errorf("checkpoint: loading %s: %w", dir, err)
+	}
+	for _, path := range st.NotTrainable {
+		if v := store.GetVariable(path); v != nil {
+			v.SetTrainable(false)
+		}
 	}
 	return st, true, nil
 }

@@ -18,6 +18,11 @@ func TestCheckpointsRoundTripAndCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	counter, err := store.RootScope().In("m").CreateVariable("counter", tensors.FromValue(int64(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.SetTrainable(false)
 	if _, ok, err := c.Restore(model.NewStore()); ok || err != nil {
 		t.Fatalf("Restore on an empty run = ok %v, err %v; want nothing", ok, err)
 	}
@@ -39,6 +44,10 @@ func TestCheckpointsRoundTripAndCorruption(t *testing.T) {
 	st, ok, err := c.Restore(store2)
 	if err != nil || !ok || st.Step != 3 || st.Seed != 9 || st.Task != "test" {
 		t.Fatalf("Restore = %+v, %v, %v", st, ok, err)
+	}
+	if !store2.GetVariable("/m/w").Trainable || store2.GetVariable("/m/counter").Trainable {
+		t.Errorf("restored trainable flags: w %v, counter %v; want true, false",
+			store2.GetVariable("/m/w").Trainable, store2.GetVariable("/m/counter").Trainable)
 	}
 	got := store2.GetVariable("/m/w").MustValue().Value().([]float32)
 	if got[0] != 3 || got[1] != 2 {

@@ -185,10 +185,13 @@ func (p *phase) execute(ctx context.Context) error {
 	if start >= int64(p.run.Steps) {
 		return nil
 	}
-	// Each phase has its own optimizer state and step counter, kept in its own checkpoints.
+	// Each phase has its own optimizer state, step counter and metrics, kept in its own checkpoints.
 	if start == 0 {
 		if err := resetOptimizer(p.store); err != nil {
 			return err
+		}
+		if err := p.store.Scope(metric.Scope).DeleteVariablesInScope(); err != nil {
+			return fmt.Errorf("realm: %s: clearing the previous phase's metrics: %w", p.task, err)
 		}
 	}
 

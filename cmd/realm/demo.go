@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
+
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm"
 )
 
 // demoDefaults run the whole pipeline in minutes on two cores: short phases, small batches.
@@ -18,6 +22,8 @@ func runDemo(ctx context.Context, args []string) error {
 		"against ICT-only and random retrievers. Leaves the checkpoints in -dir.")
 	var f pipelineFlags
 	f.register(fs, demoDefaults)
+	var qaSteps int
+	fs.IntVar(&qaSteps, "qa-steps", 60, "open-QA fine-tuning steps per retriever (0: skip QA)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -25,6 +31,39 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer watchdog(f.timeout)()
-	_, err := pretrainAndEvaluate(ctx, &f, os.Stdout)
-	return err
+	res, err := pretrainAndEvaluate(ctx, &f, os.Stdout)
+	if err != nil || qaSteps == 0 {
+		return err
+	}
+	// Open-QA: the same reader fine-tuned over each retriever, compared on the test countries.
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	qf := qaFlags{dir: f.dir, split: "test", steps: qaSteps, batch: 2, lr: 1e-4, readerBeam: 3, beam: 20, seed: f.seed, progress: f.progress}
+	ri := runInfo{Config: res.Config}
+	evs := map[string]*realm.QAEval{}
+	var realmQA *realm.QA
+	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
+		q, ev, err := fineTuneQA(ctx, be, &qf, ri, res.Corpus, kind, os.Stdout)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		evs[kind], realmQA = ev, q
+	}
+	printBaselines(os.Stdout, qf.split, evs)
+	test, err := questions("test", res.Corpus)
+	if err != nil {
+		return err
+	}
+	fmt.Println("\nA few test questions (countries never seen in fine-tuning), REALM retriever + reader:")
+	for _, ex := range test[:min(4, len(test))] {
+		a, err := realmQA.Answer(ctx, ex.Question)
+		if err != nil {
+			return err
+		}
+		printAnswer(os.Stdout, a)
+		fmt.Printf("   gold: %v\n", ex.Answers)
+	}
+	return nil
 }

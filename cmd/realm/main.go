@@ -3,7 +3,9 @@
 //
 //	realm demo        the whole pipeline on the embedded Factbook, end to end, in minutes
 //	realm pretrain    MLM (from scratch) or a pre-trained BERT → ICT → REALM pre-training
-//	realm eval-lm     held-out evaluation of a pre-trained REALM run directory
+//	realm finetune    open-QA fine-tuning and evaluation (BM25, ICT-only, REALM retrievers)
+//	realm eval        evaluation of fine-tuned QA models
+//	realm ask         answers to questions typed on the command line
 //
 // Run "realm <command> -h" for the flags of a command.
 package main
@@ -30,6 +32,9 @@ type command struct {
 var commands = []command{
 	{"demo", "run the whole pipeline on the embedded Factbook and print what it learned", runDemo},
 	{"pretrain", "pre-train REALM: MLM or a pre-trained BERT, ICT warm start, REALM with async refresh", runPretrain},
+	{"finetune", "fine-tune and evaluate open-domain QA (BM25, ICT-only or REALM retriever + span reader)", runFinetune},
+	{"eval", "evaluate fine-tuned QA models: exact match and retrieval recall, per relation", runEval},
+	{"ask", "answer questions typed on the command line with a fine-tuned QA model", runAsk},
 }
 
 func usage() {

@@ -139,7 +139,20 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := realm.RunPipeline(ctx, be, f.config(out))
+	pc := f.config(out)
+	if f.dir != "" {
+		if err := os.MkdirAll(f.dir, 0o755); err != nil {
+			return nil, err
+		}
+		ri := runInfo{Config: pc.Model, MaxDocs: f.maxDocs, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
+		if err := writeRunInfo(f.dir, ri); err != nil {
+			return nil, err
+		}
+	}
+	res, err := realm.RunPipeline(ctx, be, pc)
+	if err == nil && f.dir != "" && f.bertDir != "" {
+		err = writeRunInfo(f.dir, runInfo{Config: res.Config, MaxDocs: f.maxDocs, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBadFlagsAreClearErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		run  func(context.Context, []string) error
+		args []string
+		want string
+	}{
+		{runPretrain, []string{"-k", "1"}, "-k must be ≥ 2"},
+		{runPretrain, []string{"-steps", "0"}, "-steps is out of range"},
+		{runPretrain, []string{"-corpus", "/no/such/file.jsonl"}, "-corpus"},
+		{runPretrain, []string{"-bert", "/no/such/dir"}, "not a Hugging Face BERT directory"},
+		{runPretrain, []string{"extra"}, "unexpected argument"},
+		{runFinetune, []string{"-retriever", "tfidf"}, "want realm, ict, bm25 or all"},
+		{runFinetune, []string{"-split", "validation"}, "-split"},
+		{runFinetune, []string{"-dir", "/no/such/run"}, "not a pre-training run directory"},
+		{runAsk, []string{"-dir", "/no/such/run"}, "no question given"},
+	} {
+		err := tc.run(ctx, tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+	if err := runDemo(ctx, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+	}
+	if got := sortedNames(); strings.Join(got, ",") != "ask,demo,eval,finetune,pretrain" {
+		t.Errorf("commands = %v", got)
+	}
+}
+
+// TestDemoEndToEnd runs the demo at a toy size (a few Factbook countries (Azerbaijan, the sixth, is a test country), a couple of steps per
+// phase), then the eval and ask commands on its run directory.
+func TestDemoEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	args := []string{"-dir", dir, "-docs", "60", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
+		"-qa-steps", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
+		"-ict-batch", "4", "-mlm-batch", "2", "-progress=false"}
+	stdout := os.Stdout
+	r, w, _ := os.Pipe()
+	os.Stdout = w
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { out.ReadFrom(r); close(done) }()
+	err := runDemo(context.Background(), args)
+	if err == nil {
+		err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})
+	}
+	if err == nil {
+		err = runAsk(context.Background(), []string{"-dir", dir, "-reader-beam", "3", "What is the capital of Azerbaijan?"})
+	}
+	w.Close()
+	os.Stdout = stdout
+	<-done
+	if err != nil {
+		t.Fatalf("%v\noutput:\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	for _, f := range []string{"run.json", "eval.json", "realm/LATEST", "qa-realm/eval-test.json", "qa-bm25/LATEST"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+}

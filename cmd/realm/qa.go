@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/realm-go/realm/data/corpus"
+	dataqa "github.com/realm-go/realm/data/qa"
+	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm"
+)
+
+// runInfo is what pretrain and demo record in run.json so that later commands rebuild exactly
+// the same corpus and model configuration.
+type runInfo struct {
+	Config     realm.Config `json:"config"`
+	MaxDocs    int          `json:"max_docs"`
+	CorpusPath string       `json:"corpus_path,omitempty"`
+	BERTDir    string       `json:"bert_dir,omitempty"`
+	Seed       uint64       `json:"seed"`
+}
+
+const runInfoFile = "run.json"
+
+func writeRunInfo(dir string, ri runInfo) error {
+	data, err := json.MarshalIndent(ri, "", "  ")
+	if err != nil {
+		return err
+	}
+	return realm.WriteFileAtomic(filepath.Join(dir, runInfoFile), append(data, '\n'))
+}
+
+// openRun reads dir/run.json and rebuilds the run's corpus.
+func openRun(dir string) (runInfo, *realm.Corpus, error) {
+	var ri runInfo
+	data, err := os.ReadFile(filepath.Join(dir, runInfoFile))
+	if err != nil {
+		return ri, nil, fmt.Errorf("-dir %s is not a pre-training run directory (run 'realm pretrain' or 'realm demo' first): %w", dir, err)
+	}
+	if err := json.Unmarshal(data, &ri); err != nil {
+		return ri, nil, fmt.Errorf("%s: %w", filepath.Join(dir, runInfoFile), err)
+	}
+	tok, err := tokenize.Default()
+	if ri.BERTDir != "" {
+		tok, err = tokenize.FromDir(ri.BERTDir)
+	}
+	if err != nil {
+		return ri, nil, err
+	}
+	docs := corpus.Factbook()
+	if ri.CorpusPath != "" {
+		docs = corpus.OpenJSONL(ri.CorpusPath, corpus.ReadOptions{})
+	}
+	if ri.MaxDocs > 0 {
+		docs = firstDocs(docs, ri.MaxDocs)
+	}
+	c, _, err := realm.BuildCorpus(tok, docs, ri.Config.DocLen)
+	return ri, c, err
+}
+
+func firstDocs(seq iter.Seq2[corpus.Document, error], n int) iter.Seq2[corpus.Document, error] {
+	return func(yield func(corpus.Document, error) bool) {
+		i := 0
+		for d, err := range seq {
+			if i == n || !yield(d, err) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// restore loads the newest checkpoint of a phase directory into a new store.
+func restore(dir string) (*model.Store, error) {
+	store := model.NewStore()
+	_, ok, err := realm.Checkpoints{Dir: dir}.Restore(store)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s holds no checkpoint", dir)
+	}
+	return store, nil
+}
+
+// questions reads a Factbook QA split, keeping the questions about countries in the corpus.
+func questions(split string, c *realm.Corpus) ([]dataqa.Example, error) {
+	titles := map[string]bool{}
+	for _, b := range c.Blocks {
+		titles[b.Title] = true
+	}
+	var out []dataqa.Example
+	for ex, err := range dataqa.Factbook(split) {
+		if err != nil {
+			return nil, err
+		}
+		if ex.Country == "" || titles[ex.Country] {
+			out = append(out, ex)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no %s question is about a country of this corpus", split)
+	}
+	return out, nil
+}
+
+// qaFlags are the flags of finetune, eval and ask.
+type qaFlags struct {
+	dir, retriever, split string
+	steps, batch          int
+	lr                    float64
+	readerBeam, beam      int
+	seed                  uint64
+	progress              bool
+}
+
+func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
+	fs.StringVar(&f.dir, "dir", "out/demo", "pre-training run directory (from 'realm pretrain' or 'realm demo')")
+	fs.StringVar(&f.retriever, "retriever", "realm", "retriever: realm (REALM pre-trained), ict (ICT only, ORQA), bm25, or all")
+	fs.StringVar(&f.split, "split", "test", "Factbook QA split to evaluate: train, dev or test")
+	fs.IntVar(&f.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
+	if withTraining {
+		fs.IntVar(&f.steps, "steps", 300, "fine-tuning steps")
+		fs.IntVar(&f.batch, "batch", 4, "questions per fine-tuning step")
+		fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
+		fs.IntVar(&f.beam, "retriever-beam", 100, "top-k of the retriever's early-update loss (REALM used 5000)")
+		fs.Uint64Var(&f.seed, "seed", 1, "seed of the data order")
+		fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
+	}
+}
+
+func (f *qaFlags) retrievers() ([]string, error) {
+	if f.retriever == "all" {
+		return []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM}, nil
+	}
+	switch f.retriever {
+	case realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM:
+		return []string{f.retriever}, nil
+	}
+	return nil, fmt.Errorf("-retriever %q: want realm, ict, bm25 or all", f.retriever)
+}
+
+func (f *qaFlags) validSplit() error {
+	for _, s := range dataqa.Splits {
+		if s == f.split {
+			return nil
+		}
+	}
+	return fmt.Errorf("-split %q: want one of %v", f.split, dataqa.Splits)
+}
+
+// pretrainedStore returns the store a retriever's QA model starts from: REALM's final checkpoint,
+// or the ICT checkpoint for the ICT-only baseline (ORQA: ICT retriever, MLM-only encoder). BM25
+// reads with REALM's pre-trained encoder.
+func pretrainedStore(dir, kind string) (*model.Store, error) {
+	if kind == realm.RetrieverICT {
+		return restore(filepath.Join(dir, "ict"))
+	}
+	return restore(filepath.Join(dir, "realm"))
+}
+
+func qaDir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
+
+// fineTuneQA fine-tunes one retriever's QA model and evaluates it.
+func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string, out io.Writer) (*realm.QA, *realm.QAEval, error) {
+	store, err := pretrainedStore(f.dir, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc := realm.DefaultReaderConfig()
+	rc.ReaderBeam, rc.RetrieverBeam = f.readerBeam, min(f.beam, c.Len())
+	q, err := realm.BuildQA(ctx, be, store, ri.Config, rc, c, kind, realm.DefaultBM25Params())
+	if err != nil {
+		return nil, nil, err
+	}
+	train, err := questions("train", c)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "fine-tuning %s + reader on %d questions, %d steps\n", kind, len(train), f.steps)
+	run := realm.RunConfig{Dir: qaDir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, Seed: f.seed,
+		ProgressBar: f.progress, Log: out, LogEvery: max(1, f.steps/10)}
+	if err := q.FineTune(ctx, train, run, &realm.History{}); err != nil {
+		return nil, nil, err
+	}
+	ev, err := evaluateQA(ctx, q, f, c, out)
+	return q, ev, err
+}
+
+func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, out io.Writer) (*realm.QAEval, error) {
+	exs, err := questions(f.split, c)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := q.Evaluate(ctx, exs, realm.QAEvalOptions{RecallAt: []int{1, 5, 20, 100}})
+	if err != nil {
+		return nil, err
+	}
+	data, err := ev.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if err := realm.WriteFileAtomic(filepath.Join(qaDir(f.dir, q.Retriever.Name()), "eval-"+f.split+".json"), data); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "\n%s on the %s split:\n", q.Retriever.Name(), f.split)
+	if err := ev.WriteTable(out); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// loadFineTuned opens the QA model that finetune left in dir/qa-<kind>.
+func loadFineTuned(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string) (*realm.QA, error) {
+	store, err := restore(qaDir(f.dir, kind))
+	if err != nil {
+		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
+	}
+	rc := realm.DefaultReaderConfig()
+	rc.ReaderBeam = f.readerBeam
+	if kind == realm.RetrieverBM25 {
+		b, err := realm.NewBM25(c, realm.DefaultBM25Params())
+		if err != nil {
+			return nil, err
+		}
+		return realm.NewQA(be, store, ri.Config, rc, c, b)
+	}
+	r, err := realm.LoadDenseRetriever(be, store, ri.Config, c, filepath.Join(qaDir(f.dir, kind), realm.QAIndexFile), kind)
+	if err != nil {
+		return nil, err
+	}
+	return realm.NewQA(be, store, ri.Config, rc, c, r)
+}
+
+func printBaselines(out io.Writer, split string, evs map[string]*realm.QAEval) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "\nOpen-QA on the Factbook %s split\t\t\t\t\n", split)
+	fmt.Fprintf(w, "retriever + reader\tquestions\texact match\trecall@1\trecall@5\n")
+	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
+		ev, ok := evs[kind]
+		if !ok {
+			continue
+		}
+		r := map[int]float64{}
+		for _, x := range ev.Overall.Recall {
+			r[x.K] = x.Recall
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.3f\t%.3f\n", strings.ToUpper(kind), ev.Overall.N, ev.Overall.EM, r[1], r[5])
+	}
+	w.Flush()
+}
+
+func runFinetune(ctx context.Context, args []string) error {
+	fs := newFlags("finetune", "Fine-tunes open-domain QA (reader + query tower, document index fixed) on the Factbook QA train\n"+
+		"split from a pre-training run, for one retriever or all three (BM25, ICT-only, REALM), then\n"+
+		"evaluates exact match and retrieval recall on -split and prints the comparison.")
+	var f qaFlags
+	f.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kinds, err := f.retrievers()
+	if err != nil {
+		return err
+	}
+	if err := f.validSplit(); err != nil {
+		return err
+	}
+	if f.steps <= 0 || f.batch <= 0 || f.lr <= 0 || f.readerBeam <= 0 || f.beam <= 0 {
+		return fmt.Errorf("-steps, -batch, -lr, -reader-beam and -retriever-beam must be > 0")
+	}
+	ri, c, err := openRun(f.dir)
+	if err != nil {
+		return err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	evs := map[string]*realm.QAEval{}
+	for _, kind := range kinds {
+		if _, evs[kind], err = fineTuneQA(ctx, be, &f, ri, c, kind, os.Stdout); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	printBaselines(os.Stdout, f.split, evs)
+	return nil
+}
+
+func runEval(ctx context.Context, args []string) error {
+	fs := newFlags("eval", "Evaluates fine-tuned QA models of a run (exact match, recall@k, per relation) on a Factbook split.")
+	var f qaFlags
+	f.register(fs, false)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kinds, err := f.retrievers()
+	if err != nil {
+		return err
+	}
+	if err := f.validSplit(); err != nil {
+		return err
+	}
+	ri, c, err := openRun(f.dir)
+	if err != nil {
+		return err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	evs := map[string]*realm.QAEval{}
+	for _, kind := range kinds {
+		q, err := loadFineTuned(ctx, be, &f, ri, c, kind)
+		if err != nil {
+			return err
+		}
+		if evs[kind], err = evaluateQA(ctx, q, &f, c, os.Stdout); err != nil {
+			return err
+		}
+	}
+	printBaselines(os.Stdout, f.split, evs)
+	return nil
+}
+
+func runAsk(ctx context.Context, args []string) error {
+	fs := newFlags("ask", "Answers questions given as arguments with a fine-tuned QA model:\n"+
+		"  realm ask -dir out/demo \"What is the capital of Aruba?\"")
+	var f qaFlags
+	f.register(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("no question given (see -h)")
+	}
+	if f.retriever == "all" {
+		return fmt.Errorf("-retriever all: ask uses one retriever")
+	}
+	kinds, err := f.retrievers()
+	if err != nil {
+		return err
+	}
+	ri, c, err := openRun(f.dir)
+	if err != nil {
+		return err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	q, err := loadFineTuned(ctx, be, &f, ri, c, kinds[0])
+	if err != nil {
+		return err
+	}
+	for _, question := range fs.Args() {
+		a, err := q.Answer(ctx, question)
+		if err != nil {
+			return err
+		}
+		printAnswer(os.Stdout, a)
+	}
+	return nil
+}
+
+func printAnswer(out io.Writer, a realm.Answer) {
+	fmt.Fprintf(out, "Q: %s\nA: %s   (p=%.2f, from %q, block %d)\n", a.Question, a.Text, a.Prob, a.Title, a.BlockID)
+	for i, b := range a.Blocks {
+		fmt.Fprintf(out, "   %d. p(z|x)=%.3f  %s (block %d)\n", i+1, b.Prob, b.Title, b.ID)
+	}
+}
