@@ -75,7 +75,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	}
 	if pc.MaxDocs > 0 {
 		all := docs
-		docs = func() iter.Seq2[corpus.Document, error] { return firstN(all(), pc.MaxDocs) }
+		docs = func() iter.Seq2[corpus.Document, error] { return corpus.Head(all(), pc.MaxDocs) }
 	}
 	res := &PipelineResult{Config: pc.Model, Store: model.NewStore(), MLM: &History{}, ICT: &History{}}
 	res.Store.SetParam(initializer.ParamInitialSeed, pc.Seed)
@@ -165,17 +165,4 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 		return nil, err
 	}
 	return res, nil
-}
-
-// firstN streams the first n items of seq.
-func firstN[T any](seq iter.Seq2[T, error], n int) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		i := 0
-		for x, err := range seq {
-			if i == n || !yield(x, err) {
-				return
-			}
-			i++
-		}
-	}
 }

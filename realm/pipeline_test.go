@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"errors"
-	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,7 +33,7 @@ func smallFactbook(t *testing.T, docs int) (Config, *Corpus) {
 	b.HiddenSize, b.NumHiddenLayers, b.NumAttentionHeads, b.IntermediateSize, b.MaxPositionEmbeddings = 32, 1, 2, 64, 96
 	b.HiddenDropoutProb, b.AttentionProbsDropoutProb = 0, 0
 	cfg := Config{Retriever: b, Encoder: b, ProjectionDim: 16, QueryLen: 32, DocLen: 64, TopK: 4, MaxMasks: 8}
-	c, _, err := BuildCorpus(tok, firstN(corpus.Factbook(), docs), cfg.DocLen)
+	c, _, err := BuildCorpus(tok, corpus.Head(corpus.Factbook(), docs), cfg.DocLen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,9 +243,4 @@ func TestPretrainPipeline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "mlm", "LATEST")); err != nil {
 		t.Errorf("the MLM phase left no checkpoint: %v", err)
 	}
-}
-
-// firstDocs streams the first n documents of seq.
-func firstDocs(seq iter.Seq2[corpus.Document, error], n int) iter.Seq2[corpus.Document, error] {
-	return firstN(seq, n)
 }

@@ -321,7 +321,7 @@ func BenchmarkQAFineTuneStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	c, _, err := BuildCorpus(tok, firstDocs(corpus.Factbook(), 20), cfg.DocLen)
+	c, _, err := BuildCorpus(tok, corpus.Head(corpus.Factbook(), 20), cfg.DocLen)
 	if err != nil {
 		b.Fatal(err)
 	}

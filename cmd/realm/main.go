@@ -6,6 +6,8 @@
 //	realm finetune    open-QA fine-tuning and evaluation (BM25, ICT-only, REALM retrievers)
 //	realm eval        evaluation of fine-tuned QA models
 //	realm ask         answers to questions typed on the command line
+//	realm index build the MIPS index of a run's corpus, saved to a file
+//	realm bench       MIPS benchmarks (recall and queries/s)
 //
 // Run "realm <command> -h" for the flags of a command.
 package main
@@ -35,6 +37,8 @@ var commands = []command{
 	{"finetune", "fine-tune and evaluate open-domain QA (BM25, ICT-only or REALM retriever + span reader)", runFinetune},
 	{"eval", "evaluate fine-tuned QA models: exact match and retrieval recall, per relation", runEval},
 	{"ask", "answer questions typed on the command line with a fine-tuned QA model", runAsk},
+	{"index", "index build: embed a run's corpus with its retriever and save an exact or HNSW index", runIndex},
+	{"bench", "benchmark maximum inner product search (exact, HNSW) against recall", runBench},
 }
 
 func usage() {

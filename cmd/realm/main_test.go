@@ -27,6 +27,9 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{runFinetune, []string{"-split", "validation"}, "-split"},
 		{runFinetune, []string{"-dir", "/no/such/run"}, "not a pre-training run directory"},
 		{runAsk, []string{"-dir", "/no/such/run"}, "no question given"},
+		{runIndex, []string{"rebuild"}, "want 'realm index build"},
+		{runIndex, []string{"build", "-kind", "lsh"}, "want exact or hnsw"},
+		{runBench, []string{"-n", "0"}, "must be > 0"},
 	} {
 		err := tc.run(ctx, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -36,7 +39,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 	if err := runDemo(ctx, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
 	}
-	if got := sortedNames(); strings.Join(got, ",") != "ask,demo,eval,finetune,pretrain" {
+	if got := sortedNames(); strings.Join(got, ",") != "ask,bench,demo,eval,finetune,index,pretrain" {
 		t.Errorf("commands = %v", got)
 	}
 }
@@ -62,6 +65,9 @@ func TestDemoEndToEnd(t *testing.T) {
 		err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})
 	}
 	if err == nil {
+		err = runIndex(context.Background(), []string{"build", "-dir", dir, "-kind", "hnsw"})
+	}
+	if err == nil {
 		err = runAsk(context.Background(), []string{"-dir", dir, "-reader-beam", "3", "What is the capital of Azerbaijan?"})
 	}
 	w.Close()
@@ -76,7 +82,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	for _, f := range []string{"run.json", "eval.json", "realm/LATEST", "qa-realm/eval-test.json", "qa-bm25/LATEST"} {
+	for _, f := range []string{"run.json", "eval.json", "realm/LATEST", "qa-realm/eval-test.json", "qa-bm25/LATEST", "index-hnsw.mips"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}

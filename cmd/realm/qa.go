@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,23 +62,9 @@ func openRun(dir string) (runInfo, *realm.Corpus, error) {
 	if ri.CorpusPath != "" {
 		docs = corpus.OpenJSONL(ri.CorpusPath, corpus.ReadOptions{})
 	}
-	if ri.MaxDocs > 0 {
-		docs = firstDocs(docs, ri.MaxDocs)
-	}
+	docs = corpus.Head(docs, ri.MaxDocs)
 	c, _, err := realm.BuildCorpus(tok, docs, ri.Config.DocLen)
 	return ri, c, err
-}
-
-func firstDocs(seq iter.Seq2[corpus.Document, error], n int) iter.Seq2[corpus.Document, error] {
-	return func(yield func(corpus.Document, error) bool) {
-		i := 0
-		for d, err := range seq {
-			if i == n || !yield(d, err) {
-				return
-			}
-			i++
-		}
-	}
 }
 
 // restore loads the newest checkpoint of a phase directory into a new store.

@@ -12,6 +12,7 @@ package corpus
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 	"unicode/utf8"
 )
@@ -99,4 +100,21 @@ func (d Document) Validate() error {
 		return fmt.Errorf("text of %q is empty", d.ID)
 	}
 	return nil
+}
+
+// Head streams the first n documents of docs (all of them when n ≤ 0): a corpus subset for
+// quick runs (the Factbook lists its ten sections per country, country by country).
+func Head(docs iter.Seq2[Document, error], n int) iter.Seq2[Document, error] {
+	if n <= 0 {
+		return docs
+	}
+	return func(yield func(Document, error) bool) {
+		i := 0
+		for d, err := range docs {
+			if i == n || !yield(d, err) {
+				return
+			}
+			i++
+		}
+	}
 }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/mips"
+	"github.com/realm-go/realm/realm"
+)
+
+func runIndex(ctx context.Context, args []string) error {
+	fs := newFlags("index", "Builds the MIPS index of a run's corpus with its REALM retriever and saves it:\n"+
+		"  realm index build -dir out/demo -kind hnsw")
+	if len(args) == 0 || args[0] != "build" {
+		fs.Usage()
+		return fmt.Errorf("want 'realm index build [flags]'")
+	}
+	dir := fs.String("dir", "out/demo", "pre-training run directory")
+	kind := fs.String("kind", "exact", "index kind: exact (REALM's brute force) or hnsw")
+	out := fs.String("out", "", "index file (default: <dir>/index-<kind>.mips)")
+	m := fs.Int("m", 16, "HNSW: neighbours per node")
+	efc := fs.Int("ef-construction", 200, "HNSW: candidate list while inserting")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *kind != "exact" && *kind != "hnsw" {
+		return fmt.Errorf("-kind %q: want exact or hnsw", *kind)
+	}
+	ri, c, err := openRun(*dir)
+	if err != nil {
+		return err
+	}
+	store, err := restore(filepath.Join(*dir, "realm"))
+	if err != nil {
+		return err
+	}
+	snap, err := realm.TakeSnapshot(store)
+	if err != nil {
+		return err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	r, err := realm.NewRetriever(be, ri.Config, nil, 64)
+	if err != nil {
+		return err
+	}
+	if err := r.Load(snap); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	tok := c.Tok
+	vecs, ids, err := r.EmbedCorpus(ctx, c, realm.Special{CLS: tok.CLS(), SEP: tok.SEP(), PAD: tok.PAD()})
+	if err != nil {
+		return err
+	}
+	embed := time.Since(t0)
+	t0 = time.Now()
+	var idx mips.Index
+	if *kind == "exact" {
+		idx, err = mips.NewExact(vecs, ids, ri.Config.ProjectionDim)
+	} else {
+		idx, err = mips.NewHNSW(ctx, vecs, ids, ri.Config.ProjectionDim, mips.HNSWConfig{M: *m, EfConstruction: *efc})
+	}
+	if err != nil {
+		return err
+	}
+	path := *out
+	if path == "" {
+		path = filepath.Join(*dir, "index-"+*kind+".mips")
+	}
+	if err := idx.Save(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stdout, "%d blocks embedded in %v (%.0f blocks/s), %s index built in %v, saved to %s\n",
+		len(ids), embed.Round(time.Millisecond), float64(len(ids))/embed.Seconds(), *kind, time.Since(t0).Round(time.Millisecond), path)
+	return nil
+}
+
+func runBench(ctx context.Context, args []string) error {
+	fs := newFlags("bench", "Benchmarks maximum inner product search: exact and HNSW (ours and coder/hnsw) on clustered and\n"+
+		"random 128-d vectors, recall@10 and queries/s over efSearch. The peer side (FAISS) is\n"+
+		"bench/mips_faiss.py run on the vectors written with -dump.")
+	n := fs.Int("n", 100000, "documents")
+	large := fs.Bool("large", false, "also N = 1,000,000 (512 MB of vectors; minutes per index)")
+	queries := fs.Int("queries", 1000, "queries per data set")
+	skipCoder := fs.Bool("skip-coder", false, "leave out coder/hnsw (its build is single-threaded)")
+	dump := fs.String("dump", "", "write the data sets as .fvecs files here for bench/mips_faiss.py")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n <= 0 || *queries <= 0 {
+		return fmt.Errorf("-n and -queries must be > 0")
+	}
+	return mips.RunBenchmark(ctx, os.Stdout, mips.BenchConfig{Sizes: []int{*n}, Large: *large, Queries: *queries, SkipCoder: *skipCoder, DumpDir: *dump})
+}
