@@ -101,7 +101,8 @@ func (r *Retriever) Load(s Snapshot) error {
 
 // EmbedCorpus embeds every block of c with the document tower, in order: it returns the
 // row-major [N, d] matrix and the block ids. It stops early, with ctx's error, when ctx is done.
-func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus, sp Special) ([]float32, []int64, error) {
+func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus) ([]float32, []int64, error) {
+	sp := special(c.Tok)
 	d := r.cfg.ProjectionDim
 	n := c.Len()
 	vecs := make([]float32, 0, n*d)

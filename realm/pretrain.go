@@ -164,7 +164,7 @@ func (p *Pretrainer) embedAll(ctx context.Context, s Snapshot) ([]float32, []int
 		return nil, nil, err
 	}
 	t0 := time.Now()
-	vecs, ids, err := p.snap.EmbedCorpus(ctx, p.Corpus, special(p.Corpus.Tok))
+	vecs, ids, err := p.snap.EmbedCorpus(ctx, p.Corpus)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -381,7 +381,7 @@ func (p *Pretrainer) EvaluateRetrieval(ctx context.Context, s Snapshot, exs []ex
 	if err := r.Load(s); err != nil {
 		return 0, 0, err
 	}
-	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus, special(p.Corpus.Tok))
+	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -78,7 +78,7 @@ func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *mode
 	if err != nil {
 		return nil, err
 	}
-	vecs, _, err := r.EmbedCorpus(ctx, c, special(c.Tok))
+	vecs, _, err := r.EmbedCorpus(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("realm qa: embedding the corpus for %s: %w", label, err)
 	}

@@ -54,8 +54,7 @@ func runIndex(ctx context.Context, args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	tok := c.Tok
-	vecs, ids, err := r.EmbedCorpus(ctx, c, realm.Special{CLS: tok.CLS(), SEP: tok.SEP(), PAD: tok.PAD()})
+	vecs, ids, err := r.EmbedCorpus(ctx, c)
 	if err != nil {
 		return err
 	}
