@@ -110,9 +110,9 @@ type piecedSentence struct {
 // blocks whose [CLS] title [SEP] body [SEP] has at most MaxLen wordpieces: a
 // sentence goes into the current block if it fits, else it starts a new one. A
 // sentence longer than the whole body budget is split into pieces of at most
-// the budget, each cut at a word boundary (before a word's first wordpiece)
-// when the budget holds at least one whole word, and each piece is then
-// treated as a sentence.
+// the budget, of near-equal lengths (the fewest parts that fit), each cut at a
+// word boundary (before a word's first wordpiece) when the part holds at least
+// one whole word, and each piece is then treated as a sentence.
 func (b *Builder) Add(doc corpus.Document) []Block {
 	b.Stats.Documents++
 	titlePieces := b.tok.Tokenize(doc.Title)
@@ -139,7 +139,10 @@ func (b *Builder) Add(doc corpus.Document) []Block {
 		}
 		b.Stats.LongSentences++
 		for len(ps) > 0 {
-			n := min(budget, len(ps))
+			// Split into the fewest parts that fit, of near-equal length, so that no
+			// one-word tail ends up as a block of its own.
+			parts := (len(ps) + budget - 1) / budget
+			n := (len(ps) + parts - 1) / parts
 			if n < len(ps) {
 				k := n
 				for k > 0 && b.tok.IsContinuation(ps[k].ID) {

@@ -158,6 +158,16 @@ func TestLongSentenceSplit(t *testing.T) {
 			}
 		}
 	}
+	// A sentence a little over the budget is split in two halves, not into a full part and
+	// a tail of a few wordpieces that would become a near-empty block.
+	over := corpus.Document{ID: "over", Title: "T", Text: strings.Repeat("the ", 63) + "end."}
+	for _, blk := range b.Add(over) {
+		for k := range blk.Sentences {
+			if n := len(blk.SentenceTokenIDs(k)); n < 16 {
+				t.Errorf("block %d part %d has %d wordpieces: an over-long sentence left a tiny tail", blk.ID, k, n)
+			}
+		}
+	}
 	if _, err := NewBuilder(tk, Options{MaxLen: 20}); err == nil {
 		t.Error("NewBuilder accepted MaxLen 20 with a 32-token title budget")
 	}
