@@ -214,11 +214,11 @@ func TestPretrainPipeline(t *testing.T) {
 		t.Errorf("no refreshed index was swapped in (generation %d) after %d steps with refresh every %d", g, run.Steps, run.RefreshEvery)
 	}
 	st := p.Staleness()
-	if len(st) < 2 { // the initial build + at least one refresh.
-		t.Errorf("staleness measured %d times", len(st))
+	if g := p.Refresher.Generation(); uint64(len(st)) != g { // one record per refresh; the initial index has none.
+		t.Errorf("staleness measured %d times for %d refreshes", len(st), g)
 	}
-	for _, s := range st[1:] {
-		if s.Overlap < 0 || s.Overlap > 1 || s.EmbedTime <= 0 {
+	for _, s := range st {
+		if s.Overlap < 0 || s.Overlap > 1 || s.EmbedTime <= 0 || s.Step <= s.OldStep {
 			t.Errorf("staleness record %+v", s)
 		}
 	}

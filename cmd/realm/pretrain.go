@@ -183,8 +183,8 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	}
 	ev.Refreshes = p.Refresher.Generation()
 	st := p.Staleness()
-	for _, s := range st[1:] {
-		ev.MeanOverlap += s.Overlap / float64(len(st)-1)
+	for _, s := range st { // one record per refresh (the initial index has none).
+		ev.MeanOverlap += s.Overlap / float64(len(st))
 	}
 	if last, ok := p.History.Last(); ok {
 		ev.TrainSeconds = last.Time.Seconds()
