@@ -207,8 +207,15 @@ func (p *Pretrainer) Staleness() []StalenessRecord {
 }
 
 // BuildIndex embeds the corpus with the current retriever and starts the refresher with that
-// index (synchronously: training needs an index from its first step).
+// index (synchronously: training needs an index from its first step). When Run.Dir holds a
+// checkpoint of an interrupted run, it is restored first, so the resumed run starts from an
+// index of its own parameters (the snapshot of the run's last refresh is not kept).
 func (p *Pretrainer) BuildIndex(ctx context.Context) error {
+	if p.Run.Dir != "" {
+		if _, _, err := (Checkpoints{Dir: p.Run.Dir}).Restore(p.Store); err != nil {
+			return fmt.Errorf("realm: resuming from %s: %w", p.Run.Dir, err)
+		}
+	}
 	s, err := TakeSnapshot(p.Store)
 	if err != nil {
 		// A store without a retriever yet: create its variables by embedding one query.
@@ -335,9 +342,9 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			if st.Step < 0 { // the initial index: its age counts from the start of the run.
 				rec.Metrics["index_age"] = float64(step)
 			}
-			if st.LastError != nil {
-				return fmt.Errorf("realm: index refresh from step %d failed: %w", st.LastErrorStep, st.LastError)
-			}
+			// A failed refresh keeps the previous index in service (mips.Refresher); training goes
+			// on with it, and the failures are counted in the metrics.
+			rec.Metrics["index_failures"] = float64(st.Failures)
 			if step%int64(p.Run.RefreshEvery) == 0 && step < int64(p.Run.Steps) {
 				s, err := TakeSnapshot(p.Store)
 				if err != nil {
@@ -434,6 +441,9 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 	})
 	if err != nil {
 		return 0, 0, 0, err
+	}
+	if p.Refresher == nil {
+		return 0, 0, 0, fmt.Errorf("realm: EvaluateLM before BuildIndex")
 	}
 	idx, _ := p.Refresher.Index()
 	B := p.Run.BatchSize
