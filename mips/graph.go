@@ -69,8 +69,8 @@ func (g *GraphExact) Save(path string) error {
 		return fmt.Errorf("mips: saving index %s: reading documents from the backend: %w", path, err)
 	}
 	return writeIndexFile(path, KindExact, g.dim, g.n, nil, func(e *encoder) {
-		e.i64s(g.ids)
-		e.f32s(vecs)
+		putWords(e, g.ids)
+		putWords(e, vecs)
 	})
 }
 

@@ -204,42 +204,6 @@ func (e *encoder) u64(v uint64) {
 	e.write(e.scratch[:8])
 }
 
-func (e *encoder) f32s(vs []float32) {
-	buf := make([]byte, 0, 4096)
-	for _, v := range vs {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		if len(buf) == cap(buf) {
-			e.write(buf)
-			buf = buf[:0]
-		}
-	}
-	e.write(buf)
-}
-
-func (e *encoder) i64s(vs []int64) {
-	buf := make([]byte, 0, 4096)
-	for _, v := range vs {
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
-		if len(buf) == cap(buf) {
-			e.write(buf)
-			buf = buf[:0]
-		}
-	}
-	e.write(buf)
-}
-
-func (e *encoder) u32s(vs []uint32) {
-	buf := make([]byte, 0, 4096)
-	for _, v := range vs {
-		buf = binary.LittleEndian.AppendUint32(buf, v)
-		if len(buf) == cap(buf) {
-			e.write(buf)
-			buf = buf[:0]
-		}
-	}
-	e.write(buf)
-}
-
 // bytesOf writes a length-prefixed byte string.
 func (e *encoder) bytesOf(b []byte) {
 	e.u64(uint64(len(b)))
@@ -296,54 +260,6 @@ func (d *decoder) u64(what string) uint64 {
 	return binary.LittleEndian.Uint64(b)
 }
 
-func (d *decoder) f32s(n int, what string) []float32 {
-	if n < 0 || n > len(d.buf)/4 {
-		d.take(-1, what)
-		return nil
-	}
-	b := d.take(4*n, what)
-	if b == nil {
-		return nil
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
-}
-
-func (d *decoder) i64s(n int, what string) []int64 {
-	if n < 0 || n > len(d.buf)/8 {
-		d.take(-1, what)
-		return nil
-	}
-	b := d.take(8*n, what)
-	if b == nil {
-		return nil
-	}
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	return out
-}
-
-func (d *decoder) u32s(n int, what string) []uint32 {
-	if n < 0 || n > len(d.buf)/4 {
-		d.take(-1, what)
-		return nil
-	}
-	b := d.take(4*n, what)
-	if b == nil {
-		return nil
-	}
-	out := make([]uint32, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return out
-}
-
 func (d *decoder) bytesOf(what string) []byte {
 	n := d.u64(what + " length")
 	if d.err != nil {
@@ -393,8 +309,8 @@ func (p *params) f64() float64 { return math.Float64frombits(p.u64()) }
 
 func init() {
 	loaders[KindExact] = func(path string, h fileHeader, d *decoder) (Index, error) {
-		ids := d.i64s(h.count, "ids")
-		vecs := d.f32s(h.count*h.dim, "vectors")
+		ids := takeWords[int64](d, h.count, "ids")
+		vecs := takeWords[float32](d, h.count*h.dim, "vectors")
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -405,8 +321,8 @@ func init() {
 // Save writes the exact index (ids and vectors) to path; see Load.
 func (e *Exact) Save(path string) error {
 	return writeIndexFile(path, KindExact, e.dim, e.n, nil, func(enc *encoder) {
-		enc.i64s(e.ids)
-		enc.f32s(e.Vectors())
+		putWords(enc, e.ids)
+		putWords(enc, e.Vectors())
 	})
 }
 
@@ -426,17 +342,17 @@ func (h *HNSW) Save(path string) error {
 	p.putU32(uint32(h.maxLevel))
 	p.putF64(float64(h.maxNorm))
 	return writeIndexFile(path, KindHNSW, h.dim, h.n, p.buf, func(e *encoder) {
-		e.i64s(h.ids)
-		e.f32s(h.vecs)
-		e.f32s(h.aug)
+		putWords(e, h.ids)
+		putWords(e, h.vecs)
+		putWords(e, h.aug)
 		lv := make([]uint32, h.n)
 		for i, l := range h.levels {
 			lv[i] = uint32(l)
 		}
-		e.u32s(lv)
-		e.u32s(h.links0)
+		putWords(e, lv)
+		putWords(e, h.links0)
 		for _, u := range h.upper {
-			e.u32s(u)
+			putWords(e, u)
 		}
 	})
 }
@@ -452,13 +368,13 @@ func loadHNSW(path string, fh fileHeader, d *decoder) (Index, error) {
 		return nil, fmt.Errorf("implausible HNSW parameters M=%d efSearch=%d maxLevel=%d", cfg.M, cfg.EfSearch, maxLevel)
 	}
 	n := fh.count
-	ids := d.i64s(n, "ids")
-	vecs := d.f32s(n*fh.dim, "vectors")
+	ids := takeWords[int64](d, n, "ids")
+	vecs := takeWords[float32](d, n*fh.dim, "vectors")
 	h := newHNSWShell(cfg.withDefaults(), fh.dim, n, ids, vecs)
 	h.maxNorm = float32(maxNorm)
-	h.aug = d.f32s(n, "augmentation")
-	lv := d.u32s(n, "levels")
-	h.links0 = d.u32s(n*(h.mMax0+1), "layer-0 links")
+	h.aug = takeWords[float32](d, n, "augmentation")
+	lv := takeWords[uint32](d, n, "levels")
+	h.links0 = takeWords[uint32](d, n*(h.mMax0+1), "layer-0 links")
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -486,7 +402,7 @@ func loadHNSW(path string, fh fileHeader, d *decoder) (Index, error) {
 			return nil, err
 		}
 		if lv[i] > 0 {
-			h.upper[i] = d.u32s(int(lv[i])*(cfg.M+1), "upper-layer links")
+			h.upper[i] = takeWords[uint32](d, int(lv[i])*(cfg.M+1), "upper-layer links")
 			if d.err != nil {
 				return nil, d.err
 			}
@@ -498,4 +414,38 @@ func loadHNSW(path string, fh fileHeader, d *decoder) (Index, error) {
 		}
 	}
 	return h, nil
+}
+
+// word is an element type of the slices an index file stores, little-endian.
+type word interface{ float32 | int64 | uint32 }
+
+// putWords writes vs in little-endian order, a few KB at a time.
+func putWords[T word](e *encoder, vs []T) {
+	const chunk = 1024
+	var buf []byte
+	for start := 0; start < len(vs); start += chunk {
+		buf, _ = binary.Append(buf[:0], binary.LittleEndian, vs[start:min(start+chunk, len(vs))])
+		e.write(buf)
+	}
+}
+
+// takeWords reads n little-endian values of T (nil after recording an error when the
+// payload is too short for them).
+func takeWords[T word](d *decoder, n int, what string) []T {
+	var zero T
+	size := binary.Size(zero)
+	if n < 0 || n > len(d.buf)/size {
+		d.take(-1, what)
+		return nil
+	}
+	b := d.take(size*n, what)
+	if b == nil {
+		return nil
+	}
+	out := make([]T, n)
+	if _, err := binary.Decode(b, binary.LittleEndian, out); err != nil {
+		d.take(-1, what)
+		return nil
+	}
+	return out
 }
