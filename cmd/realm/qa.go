@@ -247,6 +247,35 @@ func printBaselines(out io.Writer, split string, evs map[string]*realm.QAEval) {
 	w.Flush()
 }
 
+// qaRun is what finetune, eval and ask work on: the retrievers asked for, the pre-training run
+// (its configuration and corpus) and the backend.
+type qaRun struct {
+	kinds  []string
+	info   runInfo
+	corpus *realm.Corpus
+	be     compute.Backend
+}
+
+// open checks the flags the QA commands share and opens the run directory.
+func (f *qaFlags) open() (*qaRun, error) {
+	kinds, err := f.retrievers()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.validSplit(); err != nil {
+		return nil, err
+	}
+	ri, c, err := openRun(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	return &qaRun{kinds: kinds, info: ri, corpus: c, be: be}, nil
+}
+
 func runFinetune(ctx context.Context, args []string) error {
 	fs := newFlags("finetune", "Fine-tunes open-domain QA (reader + query tower, document index fixed) on the Factbook QA train\n"+
 		"split from a pre-training run, for one retriever or all three (BM25, ICT-only, REALM), then\n"+
@@ -256,27 +285,16 @@ func runFinetune(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	kinds, err := f.retrievers()
-	if err != nil {
-		return err
-	}
-	if err := f.validSplit(); err != nil {
-		return err
-	}
 	if f.steps <= 0 || f.batch <= 0 || f.lr <= 0 || f.readerBeam <= 0 || f.beam <= 0 {
 		return fmt.Errorf("-steps, -batch, -lr, -reader-beam and -retriever-beam must be > 0")
 	}
-	ri, c, err := openRun(f.dir)
-	if err != nil {
-		return err
-	}
-	be, err := backend.New()
+	r, err := f.open()
 	if err != nil {
 		return err
 	}
 	evs := map[string]*realm.QAEval{}
-	for _, kind := range kinds {
-		if _, evs[kind], err = fineTuneQA(ctx, be, &f, ri, c, kind, os.Stdout); err != nil {
+	for _, kind := range r.kinds {
+		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.info, r.corpus, kind, os.Stdout); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 	}
@@ -291,28 +309,17 @@ func runEval(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	kinds, err := f.retrievers()
-	if err != nil {
-		return err
-	}
-	if err := f.validSplit(); err != nil {
-		return err
-	}
-	ri, c, err := openRun(f.dir)
-	if err != nil {
-		return err
-	}
-	be, err := backend.New()
+	r, err := f.open()
 	if err != nil {
 		return err
 	}
 	evs := map[string]*realm.QAEval{}
-	for _, kind := range kinds {
-		q, err := loadFineTuned(ctx, be, &f, ri, c, kind)
+	for _, kind := range r.kinds {
+		q, err := loadFineTuned(ctx, r.be, &f, r.info, r.corpus, kind)
 		if err != nil {
 			return err
 		}
-		if evs[kind], err = evaluateQA(ctx, q, &f, c, os.Stdout); err != nil {
+		if evs[kind], err = evaluateQA(ctx, q, &f, r.corpus, os.Stdout); err != nil {
 			return err
 		}
 	}
@@ -334,19 +341,11 @@ func runAsk(ctx context.Context, args []string) error {
 	if f.retriever == "all" {
 		return fmt.Errorf("-retriever all: ask uses one retriever")
 	}
-	kinds, err := f.retrievers()
+	r, err := f.open()
 	if err != nil {
 		return err
 	}
-	ri, c, err := openRun(f.dir)
-	if err != nil {
-		return err
-	}
-	be, err := backend.New()
-	if err != nil {
-		return err
-	}
-	q, err := loadFineTuned(ctx, be, &f, ri, c, kinds[0])
+	q, err := loadFineTuned(ctx, r.be, &f, r.info, r.corpus, r.kinds[0])
 	if err != nil {
 		return err
 	}
