@@ -6,6 +6,7 @@ require (
 	github.com/coder/hnsw v0.6.1
 	github.com/gomlx/compute v0.1.2
 	github.com/gomlx/go-huggingface v0.4.0
+	github.com/gomlx/go-xla v0.4.1
 	github.com/gomlx/gomlx v0.28.2
 	github.com/parquet-go/parquet-go v0.32.0
 	golang.org/x/text v0.35.0
