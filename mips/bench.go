@@ -84,55 +84,98 @@ func BenchData(name string, seed uint64, n, nq, dim, clusters int) (docs, querie
 	return docs, queries, nil
 }
 
+// BenchResult holds the figures RunBenchmark prints for one data set and size.
+type BenchResult struct {
+	// Dataset is "clustered" or "random"; N the number of documents; Dim, K and Queries as in
+	// BenchConfig.
+	Dataset            string
+	N, Dim, K, Queries int
+	// ExactBuild is the exact index's build time.
+	ExactBuild time.Duration
+	// ExactSingleQPS is exact search with one query per call on one goroutine; ExactBatchQPS
+	// with ExactBatch queries per call (256, or Queries when fewer).
+	ExactSingleQPS, ExactBatchQPS float64
+	ExactBatch                    int
+	// HNSW and Coder are the efSearch sweeps of HNSW and coder/hnsw (nil when skipped), with
+	// their labels, e.g. "hnsw M=16 efC=200".
+	HNSW, Coder           []EfResult
+	HNSWLabel, CoderLabel string
+}
+
+// EfResult is one row of an efSearch sweep.
+type EfResult struct {
+	// EfSearch is the size of the candidate list while searching.
+	EfSearch int
+	// Recall is recall@K against exact search.
+	Recall float64
+	// QPS is single-query throughput on one goroutine; ParallelQPS on GOMAXPROCS goroutines.
+	QPS, ParallelQPS float64
+	// Build is the index's build time; Memory the heap growth it caused, in bytes.
+	Build  time.Duration
+	Memory float64
+}
+
 // RunBenchmark measures the package's indexes and prints one table per data set and size:
 // exact search single-query and batch-256 QPS, then for HNSW and coder/hnsw the build time,
 // heap memory and recall@k / single-query QPS over the efSearch sweep (QPS on one
 // goroutine, and on GOMAXPROCS goroutines in parallel). Figures depend on machine load.
 func RunBenchmark(ctx context.Context, w io.Writer, cfg BenchConfig) error {
-	cfg = cfg.withDefaults()
-	for _, n := range cfg.Sizes {
-		for _, name := range cfg.Datasets {
-			if err := benchOne(ctx, w, cfg, name, n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := Benchmark(ctx, w, cfg)
+	return err
 }
 
-func benchOne(ctx context.Context, w io.Writer, cfg BenchConfig, name string, n int) error {
+// Benchmark is RunBenchmark that also returns the figures it printed, one BenchResult per
+// size and data set, in the order printed.
+func Benchmark(ctx context.Context, w io.Writer, cfg BenchConfig) ([]BenchResult, error) {
+	cfg = cfg.withDefaults()
+	var out []BenchResult
+	for _, n := range cfg.Sizes {
+		for _, name := range cfg.Datasets {
+			r, err := benchOne(ctx, w, cfg, name, n)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func benchOne(ctx context.Context, w io.Writer, cfg BenchConfig, name string, n int) (res BenchResult, err error) {
 	d, k := cfg.Dim, cfg.K
+	res = BenchResult{Dataset: name, N: n, Dim: d, K: k, Queries: cfg.Queries}
 	docs, qs, err := BenchData(name, cfg.Seed, n, cfg.Queries, d, cfg.Clusters)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if cfg.DumpDir != "" {
 		base := filepath.Join(cfg.DumpDir, fmt.Sprintf("%s-%d", name, n))
 		if err := WriteFvecs(base+"-base.fvecs", docs, d); err != nil {
-			return err
+			return res, err
 		}
 		if err := WriteFvecs(base+"-query.fvecs", qs, d); err != nil {
-			return err
+			return res, err
 		}
 	}
 	fmt.Fprintf(w, "\n== %s N=%d d=%d k=%d queries=%d GOMAXPROCS=%d SIMD=%v ==\n", name, n, d, k, cfg.Queries, runtime.GOMAXPROCS(0), useSIMD)
 	var ex *Exact
 	mem, buildTime := measureBuild(func() { ex, err = NewExact(docs, nil, d) })
 	if err != nil {
-		return err
+		return res, err
 	}
 	truth, err := ex.Search(qs, k)
 	if err != nil {
-		return err
+		return res, err
 	}
 	single := qpsSingle(cfg.MinTime, qs, d, func(q []float32) { ex.Search(q, k) })
 	nb := min(256, cfg.Queries)
 	batch := qps(cfg.MinTime, nb, func() { ex.Search(qs[:nb*d], k) })
+	res.ExactBuild, res.ExactSingleQPS, res.ExactBatch, res.ExactBatchQPS = buildTime, single, nb, batch
 	fmt.Fprintf(w, "exact: build %v, memory %.1f MB, single-query %.0f QPS, batch-%d %.0f QPS\n",
 		buildTime.Round(time.Millisecond), mem/1e6, single, nb, batch)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "index\tbuild\tmemory MB\tefSearch\trecall@k\tQPS 1 goroutine\tQPS parallel\t")
-	ef := func(setEf func(int), search func([]float32) ([][]Result, error), label string, build time.Duration, mem float64) error {
+	ef := func(setEf func(int), search func([]float32) ([][]Result, error), label string, build time.Duration, mem float64, rows *[]EfResult) error {
 		for _, e := range cfg.EfSearch {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -146,33 +189,36 @@ func benchOne(ctx context.Context, w io.Writer, cfg BenchConfig, name string, n 
 			q1 := qpsSingle(cfg.MinTime, qs, d, func(q []float32) { search(q) })
 			qp := qpsParallel(cfg.MinTime, qs, d, func(q []float32) { search(q) })
 			fmt.Fprintf(tw, "%s\t%.1fs\t%.1f\t%d\t%.4f\t%.0f\t%.0f\t\n", label, build.Seconds(), mem/1e6, e, r, q1, qp)
+			*rows = append(*rows, EfResult{EfSearch: e, Recall: r, QPS: q1, ParallelQPS: qp, Build: build, Memory: mem})
 		}
 		return nil
 	}
 	var h *HNSW
 	mem, buildTime = measureBuild(func() { h, err = NewHNSW(ctx, docs, nil, d, cfg.HNSW) })
 	if err != nil {
-		return err
+		return res, err
 	}
 	hc := h.Config()
+	res.HNSWLabel = fmt.Sprintf("hnsw M=%d efC=%d", hc.M, hc.EfConstruction)
 	if err := ef(h.SetEfSearch, func(q []float32) ([][]Result, error) { return h.Search(q, k) },
-		fmt.Sprintf("hnsw M=%d efC=%d", hc.M, hc.EfConstruction), buildTime, mem); err != nil {
-		return err
+		res.HNSWLabel, buildTime, mem, &res.HNSW); err != nil {
+		return res, err
 	}
 	h = nil
 	if !cfg.SkipCoder {
 		var c *CoderHNSW
 		mem, buildTime = measureBuild(func() { c, err = NewCoderHNSW(ctx, docs, nil, d, cfg.Coder) })
 		if err != nil {
-			return err
+			return res, err
 		}
 		cc := c.cfg
+		res.CoderLabel = fmt.Sprintf("coder/hnsw M=%d efC=%d", cc.M, cc.EfConstruction)
 		if err := ef(c.SetEfSearch, func(q []float32) ([][]Result, error) { return c.Search(q, k) },
-			fmt.Sprintf("coder/hnsw M=%d efC=%d", cc.M, cc.EfConstruction), buildTime, mem); err != nil {
-			return err
+			res.CoderLabel, buildTime, mem, &res.Coder); err != nil {
+			return res, err
 		}
 	}
-	return tw.Flush()
+	return res, tw.Flush()
 }
 
 // measureBuild runs build and returns the heap growth it caused and its duration.

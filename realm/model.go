@@ -185,7 +185,9 @@ type Outputs struct {
 	// R is the paper's r(z) per example and candidate [B, K].
 	R *Node
 	// AccRetrieval and AccNull are the masked-token accuracies [B, M] (1 where correct) of the
-	// marginal prediction argmax_y Σ_z p(z|x) p(y|z,x) and of the encoder given only ∅.
+	// marginal prediction argmax_y Σ_z p(z|x) p(y|z,x) and of the encoder given only ∅. Only
+	// ForwardWithMetrics computes them (they need the full [B, K, M, V] logits); Forward
+	// leaves them nil.
 	AccRetrieval, AccNull *Node
 }
 
@@ -205,16 +207,55 @@ type Batch struct {
 
 // Forward computes REALM's marginal likelihood for a batch (eqs. 1–2 of the paper, per masked
 // token as in the official implementation), with the retrieval scores recomputed under the
-// current parameters so gradients reach the retriever.
+// current parameters so gradients reach the retriever. It is the training step's graph: the
+// encoder's log p(y_j|z,x) comes from bert.MLMLogProbs, which never materialises the
+// [B, K, M, V] logits as one tensor and runs the vocabulary-sized soft-max as independent
+// chains over parts of the batch (both cores busy on the pure-Go backend), so the masked-token
+// accuracies are not computed (AccRetrieval and AccNull are nil): see ForwardWithMetrics.
 func (c Config) Forward(root *model.Scope, b Batch) Outputs {
-	q := c.EmbedQueries(root, b.QueryIDs, b.QueryTypes, b.QueryMask)                       // [B, d]
-	d := c.EmbedDocs(root, b.DocIDs, b.DocTypes, b.DocMask)                                // [B, K, d]
-	scores := Relevance(q, d)                                                              // f(x,z), [B, K]
-	logPz := RetrievalLogProbs(scores)                                                     // log p(z|x)
+	logPz, scores := c.retrieve(root, b)
+	B, K, S := b.JointIDs.Shape().Dim(0), b.JointIDs.Shape().Dim(1), b.JointIDs.Shape().Dim(2)
+	M := b.Positions.Shape().Dim(1)
+	enc := root.At(EncoderScope)
+	h := bert.Encode(enc, c.Encoder, Reshape(b.JointIDs, B*K, S), Reshape(b.JointTypes, B*K, S), Reshape(b.JointMask, B*K, S))
+	perCandidate := func(x *Node) *Node { return Reshape(BroadcastToDims(InsertAxes(x, 1), B, K, M), B*K, M) }
+	gold := bert.MLMLogProbs(enc, c.Encoder, h, perCandidate(b.Positions), perCandidate(ConvertDType(b.Targets, dtypes.Int32)))
+	return c.outputs(b, scores, logPz, Reshape(gold, B, K, M)) // log p(y_j|z,x) [B,K,M]
+}
+
+// ForwardWithMetrics is Forward (the same loss, variables and values up to float rounding)
+// that also computes the masked-token accuracies AccRetrieval and AccNull. They need the
+// encoder's full [B, K, M, V] logits (EncoderMLMLogits) and a soft-max over them, which makes
+// the step slower: evaluation (Pretrainer.EvaluateLM) and the pre-training loop's periodic
+// metrics use it, the training step does not.
+func (c Config) ForwardWithMetrics(root *model.Scope, b Batch) Outputs {
+	logPz, scores := c.retrieve(root, b)
 	logits := c.EncoderMLMLogits(root, b.JointIDs, b.JointTypes, b.JointMask, b.Positions) // [B,K,M,V]
-	gold := GoldLogProbs(logits, b.Targets)                                                // log p(y_j|z,x)
-	marginal := MarginalLogLikelihood(logPz, gold)                                         // log p(y_j|x)
-	out := Outputs{
+	out := c.outputs(b, scores, logPz, GoldLogProbs(logits, b.Targets))                    // log p(y_j|z,x)
+	// Accuracies: the marginal predictive distribution Σ_z p(z|x) softmax(logits_z) vs ∅ alone.
+	logits = StopGradient(logits)
+	probs := Softmax(logits, -1)                                                  // [B,K,M,V]
+	mix := ReduceSum(Mul(probs, InsertAxes(Exp(StopGradient(logPz)), -1, -1)), 1) // [B,M,V]
+	nullLogits := Squeeze(SliceAxis(logits, 1, AxisRange(0, 1)), 1)               // [B,M,V]
+	targets := ConvertDType(b.Targets, dtypes.Int32)
+	out.AccRetrieval = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(mix, -1), dtypes.Int32), targets), dtypes.Float32))
+	out.AccNull = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(nullLogits, -1), dtypes.Int32), targets), dtypes.Float32))
+	return out
+}
+
+// retrieve is the retriever's part of a forward pass: log p(z|x) and f(x,z), both [B, K].
+func (c Config) retrieve(root *model.Scope, b Batch) (logPz, scores *Node) {
+	q := c.EmbedQueries(root, b.QueryIDs, b.QueryTypes, b.QueryMask) // [B, d]
+	d := c.EmbedDocs(root, b.DocIDs, b.DocTypes, b.DocMask)          // [B, K, d]
+	scores = Relevance(q, d)                                         // f(x,z), [B, K]
+	return RetrievalLogProbs(scores), scores                         // log p(z|x)
+}
+
+// outputs completes a forward pass from the retriever's log p(z|x) and the encoder's
+// log p(y_j|z,x) [B, K, M].
+func (c Config) outputs(b Batch, scores, logPz, gold *Node) Outputs {
+	marginal := MarginalLogLikelihood(logPz, gold) // log p(y_j|x)
+	return Outputs{
 		Loss:     MaskedMeanNLL(marginal, b.TargetMask),
 		Scores:   scores,
 		LogPz:    logPz,
@@ -223,12 +264,4 @@ func (c Config) Forward(root *model.Scope, b Batch) Outputs {
 		Utility:  RetrievalUtility(marginal, gold, b.TargetMask),
 		R:        RMultiplier(marginal, gold, b.TargetMask),
 	}
-	// Accuracies: the marginal predictive distribution Σ_z p(z|x) softmax(logits_z) vs ∅ alone.
-	probs := Softmax(logits, -1)                                    // [B,K,M,V]
-	mix := ReduceSum(Mul(probs, InsertAxes(Exp(logPz), -1, -1)), 1) // [B,M,V]
-	nullLogits := Squeeze(SliceAxis(logits, 1, AxisRange(0, 1)), 1) // [B,M,V]
-	targets := ConvertDType(b.Targets, dtypes.Int32)
-	out.AccRetrieval = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(mix, -1), dtypes.Int32), targets), dtypes.Float32))
-	out.AccNull = StopGradient(ConvertDType(Equal(ConvertDType(ArgMax(nullLogits, -1), dtypes.Int32), targets), dtypes.Float32))
-	return out
 }

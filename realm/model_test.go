@@ -217,3 +217,68 @@ func TestTrainingLearnsToRetrieve(t *testing.T) {
 		t.Errorf("mean p(z=helpful|x) = %v after training, want well above uniform %v", helpful, uniform)
 	}
 }
+
+// TestForwardWithMetricsMatchesForward checks that the training graph (Forward: the encoder's
+// log-probabilities by bert.MLMLogProbs, here large enough to be split into two chains) and
+// the evaluation graph (ForwardWithMetrics: full logits) compute the same values from the
+// same variables, and that only the latter has the accuracies.
+func TestForwardWithMetricsMatchesForward(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Retriever.VocabSize, cfg.Encoder.VocabSize = 30000, 30000 // B·K·M·V = 2.16M logits: two chains.
+	const B = 6
+	d := tinyBatch(t, cfg, B, 3)
+	args := make([]any, 0, 12)
+	for _, x := range d.Tensors() {
+		args = append(args, x)
+	}
+	store := model.NewStore()
+	run := func(metrics bool) [][]float32 {
+		outs := model.MustCallOnceN(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {
+			b := BatchFromNodes(in)
+			o := cfg.Forward(scope, b)
+			if metrics {
+				o = cfg.ForwardWithMetrics(scope, b)
+				if o.AccRetrieval == nil || o.AccNull == nil {
+					t.Fatal("ForwardWithMetrics without accuracies")
+				}
+				return []*Node{o.Loss, Reshape(o.Gold, -1), Reshape(o.Marginal, -1), Reshape(o.Utility, -1), Reshape(o.AccRetrieval, -1), Reshape(o.AccNull, -1)}
+			}
+			if o.AccRetrieval != nil || o.AccNull != nil {
+				t.Fatal("Forward computed the accuracies")
+			}
+			return []*Node{o.Loss, Reshape(o.Gold, -1), Reshape(o.Marginal, -1), Reshape(o.Utility, -1)}
+		}, args...)
+		var vals [][]float32
+		for _, o := range outs {
+			switch v := o.Value().(type) {
+			case float32:
+				vals = append(vals, []float32{v})
+			case []float32:
+				vals = append(vals, v)
+			}
+		}
+		return vals
+	}
+	fast, full := run(false), run(true)
+	for i, name := range []string{"loss", "gold", "marginal", "utility"} {
+		if len(fast[i]) != len(full[i]) {
+			t.Fatalf("%s: %d vs %d values", name, len(fast[i]), len(full[i]))
+		}
+		for j := range fast[i] {
+			if d := math.Abs(float64(fast[i][j] - full[i][j])); d > 1e-4 {
+				t.Errorf("%s[%d]: Forward %v, ForwardWithMetrics %v", name, j, fast[i][j], full[i][j])
+				break
+			}
+		}
+	}
+	for _, acc := range full[4:] {
+		if len(acc) != B*cfg.MaxMasks {
+			t.Fatalf("accuracy of %d slots, want %d", len(acc), B*cfg.MaxMasks)
+		}
+		for _, a := range acc {
+			if a != 0 && a != 1 {
+				t.Fatalf("accuracy value %v", a)
+			}
+		}
+	}
+}

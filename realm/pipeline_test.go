@@ -167,7 +167,7 @@ func TestPretrainPipeline(t *testing.T) {
 	}
 	tagger := spans.RuleTagger{Gazetteer: spans.NewGazetteer("Afghanistan", "Kabul")}
 	run := PretrainConfig{RunConfig: RunConfig{Dir: filepath.Join(dir, "realm"), Steps: 9, BatchSize: 2, LR: 1e-3, Seed: 1},
-		RefreshEvery: 3, EmbedBatch: 16, HeldOut: 0.2}
+		RefreshEvery: 3, EmbedBatch: 16, HeldOut: 0.2, MetricsEvery: 4}
 	p, err := NewPretrainer(be, store, cfg, c, tagger, run)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +208,15 @@ func TestPretrainPipeline(t *testing.T) {
 	for _, r := range recs {
 		if math.IsNaN(r.Metrics["loss"]) || math.IsNaN(r.Metrics["utility"]) {
 			t.Fatalf("step %d metrics %v", r.Step, r.Metrics)
+		}
+		// The accuracies are measured every MetricsEvery = 4 steps and at the last step only.
+		accR, okR := r.Metrics["acc_retrieval"]
+		accN, okN := r.Metrics["acc_null"]
+		if want := r.Step%4 == 0 || r.Step == int64(run.Steps); okR != want || okN != want {
+			t.Errorf("step %d of %d: accuracies recorded %v/%v", r.Step, run.Steps, okR, okN)
+		}
+		if okR && (accR < 0 || accR > 1 || accN < 0 || accN > 1) {
+			t.Errorf("step %d: acc_retrieval %v, acc_null %v", r.Step, accR, accN)
 		}
 	}
 	if g := p.Refresher.Generation(); g < 1 {

@@ -9,7 +9,8 @@
 # PyTorch side: bench/torch_bert.py with torch.set_num_threads(2), with 1 intra-op thread
 # (OpenBLAS still on 2 threads: faster here) and fully single-threaded (CPU seconds without
 # spinning); skipped with a message when python3 cannot import torch.
-# Raw outputs stay in OUTDIR (default: a fresh temporary directory).
+# Raw outputs stay in OUTDIR (default: a fresh temporary directory). The same workloads (package
+# perf) run in `realm bench`, which prints the PyTorch and FAISS ratios directly.
 #
 # The machine's 2 cores are usually shared with other jobs, which makes wall times
 # meaningless; when run as root with chrt available, every benchmark process runs at

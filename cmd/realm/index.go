@@ -80,21 +80,3 @@ func runIndex(ctx context.Context, args []string) error {
 		len(ids), embed.Round(time.Millisecond), float64(len(ids))/embed.Seconds(), *kind, time.Since(t0).Round(time.Millisecond), path)
 	return nil
 }
-
-func runBench(ctx context.Context, args []string) error {
-	fs := newFlags("bench", "Benchmarks maximum inner product search: exact and HNSW (ours and coder/hnsw) on clustered and\n"+
-		"random 128-d vectors, recall@10 and queries/s over efSearch. The peer side (FAISS) is\n"+
-		"bench/mips_faiss.py run on the vectors written with -dump.")
-	n := fs.Int("n", 100000, "documents")
-	large := fs.Bool("large", false, "also N = 1,000,000 (512 MB of vectors; minutes per index)")
-	queries := fs.Int("queries", 1000, "queries per data set")
-	skipCoder := fs.Bool("skip-coder", false, "leave out coder/hnsw (its build is single-threaded)")
-	dump := fs.String("dump", "", "write the data sets as .fvecs files here for bench/mips_faiss.py")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *n <= 0 || *queries <= 0 {
-		return fmt.Errorf("-n and -queries must be > 0")
-	}
-	return mips.RunBenchmark(ctx, os.Stdout, mips.BenchConfig{Sizes: []int{*n}, Large: *large, Queries: *queries, SkipCoder: *skipCoder, DumpDir: *dump})
-}

@@ -7,7 +7,8 @@
 //	realm eval        evaluation of fine-tuned QA models
 //	realm ask         answers to questions typed on the command line
 //	realm index build the MIPS index of a run's corpus, saved to a file
-//	realm bench       MIPS benchmarks (recall and queries/s)
+//	realm bench       benchmarks beside their peers: REALM and BERT training steps and document
+//	                  embedding vs PyTorch, MIPS (recall, queries/s) vs FAISS, as ratios
 //
 // Run "realm <command> -h" for the flags of a command.
 package main
@@ -38,7 +39,7 @@ var commands = []command{
 	{"eval", "evaluate fine-tuned QA models: exact match and retrieval recall, per relation", runEval},
 	{"ask", "answer questions typed on the command line with a fine-tuned QA model", runAsk},
 	{"index", "index build: embed a run's corpus with its retriever and save an exact or HNSW index", runIndex},
-	{"bench", "benchmark maximum inner product search (exact, HNSW) against recall", runBench},
+	{"bench", "benchmark REALM/BERT steps, embedding and MIPS, beside PyTorch and FAISS (ratios)", runBench},
 }
 
 func usage() {

@@ -30,6 +30,9 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{runIndex, []string{"rebuild"}, "want 'realm index build"},
 		{runIndex, []string{"build", "-kind", "lsh"}, "want exact or hnsw"},
 		{runBench, []string{"-n", "0"}, "must be > 0"},
+		{runBench, []string{"-steps", "0"}, "-steps must be > 0"},
+		{runBench, []string{"-models=false", "-mips=false"}, "nothing to run"},
+		{runBench, []string{"-min-recall", "2"}, "-min-recall"},
 	} {
 		err := tc.run(ctx, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -86,5 +89,31 @@ func TestDemoEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
+	}
+}
+
+// TestBenchTiny runs realm bench at toy sizes: the model table, the MIPS tables, and the
+// peers' comparison or the lines saying why they were skipped (the PyTorch peer always is at
+// -tiny; FAISS runs when $REALM_PYTHON or python3 imports faiss and numpy).
+func TestBenchTiny(t *testing.T) {
+	var out, progress bytes.Buffer
+	err := bench(context.Background(), []string{"-tiny", "-n", "2000", "-queries", "50", "-steps", "1", "-skip-coder", "-timeout", "5m"}, &out, &progress)
+	text := out.String()
+	t.Log("\n" + text)
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
+	}
+	for _, want := range []string{
+		"workload", "ours wall s", "ours CPU s", "util", "peak RSS MiB",
+		"REALM train step", "BERT MLM train step", "Document embedding", "blocks/s",
+		"PyTorch peer skipped: -tiny shapes have no peer",
+		"== clustered N=2000", "== random N=2000", "exact:", "recall@k", "QPS parallel",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !strings.Contains(text, "ours/FAISS") && !strings.Contains(text, "FAISS peer skipped") {
+		t.Error("output has neither the FAISS comparison nor a line saying it was skipped")
 	}
 }
