@@ -5,9 +5,11 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/realm-go/realm/data/blocks"
+	"github.com/realm-go/realm/data/examples"
 )
 
 // corpusOf makes a Corpus of blocks with the given titles and bodies.
@@ -100,4 +102,49 @@ func bm25CmpDesc(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// TestEvaluateRetrievalBM25 checks the lexical same-title reference on a constructed corpus:
+// a sentence whose visible word occurs only in another block of its title is a hit, one whose
+// only same-title clue is masked is not, and the source block never counts.
+func TestEvaluateRetrievalBM25(t *testing.T) {
+	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+		"River Zorn flows north.", "Zorn fish are caught in spring.",
+		"The capital is Szohod.", "Szohod hosts a palace.",
+		"Lake Vel freezes.", "Vel is deep.",
+	})
+	tok := c.Tok
+	cfg := DefaultConfig()
+	cfg.TopK = 2 // one block besides the source.
+	p := &Pretrainer{Cfg: cfg, Corpus: c}
+	sentence := func(block int64, text string, masked string) examples.Pretrain {
+		ids := []int32{tok.CLS()}
+		at := strings.Index(strings.ToLower(text), masked) // the masked word's bytes (ASCII text).
+		for _, w := range tok.Tokenize(text) {
+			if w.Start >= at && w.End <= at+len(masked) {
+				ids = append(ids, tok.MASK())
+			} else {
+				ids = append(ids, w.ID)
+			}
+		}
+		return examples.Pretrain{BlockID: block, InputIDs: append(ids, tok.SEP())}
+	}
+	hit := sentence(0, "River Zorn flows north.", "north")  // "zorn" only in block 1 besides the source.
+	miss := sentence(2, "The capital is Szohod.", "szohod") // the clue is masked: the visible words lead to another title.
+	self := sentence(5, "Vel is deep.", "deep")             // "vel" is also in its own block 5, which must not count.
+	for _, tc := range []struct {
+		exs  []examples.Pretrain
+		want float64
+	}{{[]examples.Pretrain{hit}, 1}, {[]examples.Pretrain{miss}, 0}, {[]examples.Pretrain{self}, 1}, {[]examples.Pretrain{hit, miss}, 0.5}} {
+		got, err := p.EvaluateRetrievalBM25(tc.exs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("recall over %d sentences = %v, want %v", len(tc.exs), got, tc.want)
+		}
+	}
+	if _, err := p.EvaluateRetrievalBM25(nil); err == nil {
+		t.Error("no error without sentences")
+	}
 }

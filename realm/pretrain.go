@@ -33,6 +33,10 @@ type PretrainConfig struct {
 	HeldOut float64 `json:"held_out"`
 	// StalenessQueries is how many held-out queries measure index staleness at each refresh.
 	StalenessQueries int `json:"staleness_queries"`
+	// MetricsEvery is the number of steps between measurements of the masked-token accuracies
+	// acc_retrieval and acc_null (0: 10); they are also measured at every logged step and at the
+	// last one. See Pretrain.
+	MetricsEvery int `json:"metrics_every,omitempty"`
 }
 
 // StalenessRecord measures, when a new index arrives, how much the index it replaces had drifted:
@@ -293,8 +297,14 @@ func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *R
 }
 
 // Pretrain runs the training loop (BuildIndex first). Metrics per step: loss, the moving
-// averages of retrieval utility and masked-token accuracy with retrieval and with ∅ only, and
-// the index's generation and age in steps.
+// average of retrieval utility, and the index's generation and age in steps.
+//
+// The masked-token accuracies with retrieval and with ∅ only (acc_retrieval, acc_null) need
+// the encoder's full logits, which the training step (Config.Forward) does not compute; every
+// Run.MetricsEvery steps, at logged steps and at the last step they are measured with
+// Config.ForwardWithMetrics (no dropout) on the step's batch before the step trains on it,
+// and recorded as moving averages over the measurements (decay 0.95 per step, as utility's),
+// only in the records of those steps.
 func (p *Pretrainer) Pretrain(ctx context.Context) error {
 	if p.Refresher == nil {
 		if err := p.BuildIndex(ctx); err != nil {
@@ -303,15 +313,14 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 	}
 	cfg, sp := p.Cfg, special(p.Corpus.Tok)
 	ord := &order{n: len(p.Train), seed: p.Run.Seed}
+	acc := &accuracySampler{p: p, every: int64(p.Run.MetricsEvery), logEvery: int64(p.Run.LogEvery), last: int64(p.Run.Steps)}
 	ph := &phase{task: "realm", run: p.Run.RunConfig, backend: p.Backend, store: p.Store, config: cfg, history: p.History,
-		metricNames: []string{"utility", "acc_retrieval", "acc_null"},
+		metricNames: []string{"utility"},
 		modelFn: func(scope *model.Scope, in []*Node) []*Node {
 			b := BatchFromNodes(in)
 			o := cfg.Forward(scope, b)
 			train.AddMainLoss(o.Loss)
-			w := ConvertDType(b.TargetMask, dtypes.Float32)
-			n := MaxScalar(ReduceAllSum(w), 1)
-			return []*Node{ReduceAllMean(o.Utility), Div(ReduceAllSum(Mul(o.AccRetrieval, w)), n), Div(ReduceAllSum(Mul(o.AccNull, w)), n)}
+			return []*Node{ReduceAllMean(o.Utility)}
 		},
 		batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := p.Run.BatchSize
@@ -330,9 +339,14 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 					return nil, fmt.Errorf("block %d sentence %d: %w", ex.BlockID, ex.Sentence, err)
 				}
 			}
-			return d.Tensors(), nil
+			ts := d.Tensors()
+			if err := acc.measure(step+1, ts); err != nil { // batch `step` is trained by global step step+1.
+				return nil, err
+			}
+			return ts, nil
 		},
 		afterStep: func(step int64, rec *Record) error {
+			acc.record(step, rec)
 			p.mu.Lock()
 			p.step = step
 			p.mu.Unlock()
@@ -410,11 +424,12 @@ func (p *Pretrainer) EvaluateRetrieval(ctx context.Context, s Snapshot, exs []ex
 		}
 		for i, ex := range batch {
 			title := p.Corpus.Blocks[ex.BlockID].Title
-			for _, d := range docs[i] {
-				if p.Corpus.Blocks[d.ID].Title == title {
-					hits++
-					break
-				}
+			ids := make([]int64, len(docs[i]))
+			for j, d := range docs[i] {
+				ids[j] = d.ID
+			}
+			if p.sameTitle(ex, ids) {
+				hits++
 			}
 			// P(at least one of k distinct random blocks among the N−1 others shares the title).
 			s := perTitle[title] - 1
@@ -429,16 +444,146 @@ func (p *Pretrainer) EvaluateRetrieval(ctx context.Context, s Snapshot, exs []ex
 	return float64(hits) / n, random / n, nil
 }
 
+// sameTitle reports whether one of the blocks ids (the source excluded) shares the title of
+// ex's source block.
+func (p *Pretrainer) sameTitle(ex examples.Pretrain, ids []int64) bool {
+	title := p.Corpus.Blocks[ex.BlockID].Title
+	for _, id := range ids {
+		if id != ex.BlockID && p.Corpus.Blocks[id].Title == title {
+			return true
+		}
+	}
+	return false
+}
+
+// EvaluateRetrievalBM25 measures the same-title recall of BM25 (over the same blocks, with
+// DefaultBM25Params) queried with the words of each masked sentence (the masked pieces left
+// out), with the same TopK−1 blocks besides the source. It is the lexical reference for
+// EvaluateRetrieval: how much the visible words of a sentence say about the source's title
+// (for the Factbook: its country).
+func (p *Pretrainer) EvaluateRetrievalBM25(exs []examples.Pretrain) (float64, error) {
+	if len(exs) == 0 {
+		return 0, fmt.Errorf("realm: EvaluateRetrievalBM25 without sentences")
+	}
+	bm, err := NewBM25(p.Corpus, DefaultBM25Params())
+	if err != nil {
+		return 0, err
+	}
+	k, mask := p.Cfg.TopK-1, p.Corpus.Tok.MASK()
+	hits := 0
+	for _, ex := range exs {
+		visible := make([]int32, 0, len(ex.InputIDs))
+		for _, id := range ex.InputIDs {
+			if id != mask && !p.Corpus.Tok.IsSpecial(id) {
+				visible = append(visible, id)
+			}
+		}
+		var ids []int64
+		for _, r := range bm.Search(p.Corpus.Tok.Decode(visible), k+1) {
+			if r.ID != ex.BlockID && len(ids) < k {
+				ids = append(ids, r.ID)
+			}
+		}
+		if p.sameTitle(ex, ids) {
+			hits++
+		}
+	}
+	return float64(hits) / float64(len(exs)), nil
+}
+
+// accuracySampler measures the masked-token accuracies of the pre-training loop on some of
+// its batches (see Pretrain).
+type accuracySampler struct {
+	p                     *Pretrainer
+	every, logEvery, last int64
+	exec                  *model.Exec
+	mu                    sync.Mutex
+	pending               map[int64][2]float64 // global step → (acc_retrieval, acc_null) of its batch.
+	ema                   [2]float64
+	emaStep               int64 // the step of the last measurement in ema (0: none yet).
+}
+
+// due tells whether the batch of global step step is measured.
+func (a *accuracySampler) due(step int64) bool {
+	every, logEvery := a.every, a.logEvery
+	if every <= 0 {
+		every = 10
+	}
+	if logEvery <= 0 {
+		logEvery = 50 // as phase.execute.
+	}
+	return step%every == 0 || step%logEvery == 0 || step == a.last
+}
+
+// measure computes the accuracies of the batch ts of global step step, if due.
+func (a *accuracySampler) measure(step int64, ts []*tensors.Tensor) error {
+	if !a.due(step) {
+		return nil
+	}
+	if a.exec == nil {
+		exec, err := a.p.lmExec()
+		if err != nil {
+			return err
+		}
+		a.exec = exec
+	}
+	args := make([]any, len(ts))
+	for i, t := range ts {
+		args[i] = t
+	}
+	out, err := a.exec.Call(args...)
+	if err != nil {
+		return fmt.Errorf("masked-token accuracies: %w", err)
+	}
+	n := max(scalar(out[2]), 1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending == nil {
+		a.pending = map[int64][2]float64{}
+	}
+	a.pending[step] = [2]float64{scalar(out[0]) / n, scalar(out[1]) / n}
+	return nil
+}
+
+// record adds the moving averages of the accuracies to rec when step's batch was measured.
+func (a *accuracySampler) record(step int64, rec *Record) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v, ok := a.pending[step]
+	if !ok {
+		return
+	}
+	delete(a.pending, step)
+	if a.emaStep == 0 || step <= a.emaStep {
+		a.ema = v
+	} else {
+		w := 1 - math.Pow(0.95, float64(step-a.emaStep)) // the per-step decay of the trainer's metrics.
+		for i := range v {
+			a.ema[i] += w * (v[i] - a.ema[i])
+		}
+	}
+	a.emaStep = step
+	rec.Metrics["acc_retrieval"], rec.Metrics["acc_null"] = a.ema[0], a.ema[1]
+}
+
+// lmExec returns an executable of Config.ForwardWithMetrics in inference mode over a batch's
+// tensors: the sums over real masked tokens of the accuracies with retrieval and with ∅ only,
+// the number of real masked tokens, the sum of the per-example utilities, and the loss.
+func (p *Pretrainer) lmExec() (*model.Exec, error) {
+	cfg := p.Cfg
+	return model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
+		b := BatchFromNodes(in)
+		o := cfg.ForwardWithMetrics(scope, b)
+		w := ConvertDType(b.TargetMask, dtypes.Float32)
+		return []*Node{ReduceAllSum(Mul(o.AccRetrieval, w)), ReduceAllSum(Mul(o.AccNull, w)), ReduceAllSum(w), ReduceAllSum(o.Utility), o.Loss}
+	})
+}
+
 // EvaluateLM measures, on exs with the index in service and the current θ, masked-token
 // accuracy with retrieval and with the null document only, and the mean retrieval utility.
 func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (accR, accNull, utility float64, err error) {
 	cfg, sp := p.Cfg, special(p.Corpus.Tok)
-	exec, err := model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
-		b := BatchFromNodes(in)
-		o := cfg.Forward(scope, b)
-		w := ConvertDType(b.TargetMask, dtypes.Float32)
-		return []*Node{ReduceAllSum(Mul(o.AccRetrieval, w)), ReduceAllSum(Mul(o.AccNull, w)), ReduceAllSum(w), ReduceAllSum(o.Utility), o.Loss}
-	})
+	exec, err := p.lmExec()
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,7 @@ type evaluation struct {
 	RecallREALM   float64 `json:"same_country_recall_realm"`
 	RecallICT     float64 `json:"same_country_recall_ict_only"`
 	RecallRandom  float64 `json:"same_country_recall_random"`
+	RecallBM25    float64 `json:"same_country_recall_bm25"`
 	TopK          int     `json:"k_retrieved"`
 	Refreshes     uint64  `json:"index_refreshes"`
 	MeanOverlap   float64 `json:"mean_stale_fresh_overlap"`
@@ -181,6 +183,9 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if ev.RecallICT, _, err = p.EvaluateRetrieval(ctx, res.ICTSnapshot, held); err != nil {
 		return nil, err
 	}
+	if ev.RecallBM25, err = p.EvaluateRetrievalBM25(held); err != nil {
+		return nil, err
+	}
 	ev.Refreshes = p.Refresher.Generation()
 	st := p.Staleness()
 	for _, s := range st { // one record per refresh (the initial index has none).
@@ -207,9 +212,12 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	fmt.Fprintf(w, "masked-token accuracy, with retrieval\t%.3f\n", ev.AccRetrieval)
 	fmt.Fprintf(w, "masked-token accuracy, null document only\t%.3f\n", ev.AccNull)
 	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
-	fmt.Fprintf(w, "same-country recall@%d, REALM retriever\t%.3f\n", ev.TopK, ev.RecallREALM)
-	fmt.Fprintf(w, "same-country recall@%d, ICT-only retriever\t%.3f\n", ev.TopK, ev.RecallICT)
+	// ± one binomial standard error over the held-out sentences.
+	se := func(p float64) float64 { return math.Sqrt(p * (1 - p) / float64(max(ev.Sentences, 1))) }
+	fmt.Fprintf(w, "same-country recall@%d, REALM retriever\t%.3f ± %.3f\n", ev.TopK, ev.RecallREALM, se(ev.RecallREALM))
+	fmt.Fprintf(w, "same-country recall@%d, ICT-only retriever\t%.3f ± %.3f\n", ev.TopK, ev.RecallICT, se(ev.RecallICT))
 	fmt.Fprintf(w, "same-country recall@%d, random blocks\t%.3f\n", ev.TopK, ev.RecallRandom)
+	fmt.Fprintf(w, "same-country recall@%d, BM25 on the visible words\t%.3f ± %.3f\n", ev.TopK, ev.RecallBM25, se(ev.RecallBM25))
 	fmt.Fprintf(w, "index refreshes / mean stale-fresh overlap\t%d / %.3f\n", ev.Refreshes, ev.MeanOverlap)
 	fmt.Fprintf(w, "REALM steps per second\t%.2f\n", ev.StepsPerSec)
 	w.Flush()
