@@ -186,8 +186,35 @@ func (c Checkpoints) Restore(store *model.Store) (st TrainState, ok bool, err er
 	if err != nil || !ok {
 		return st, ok, err
 	}
-	if _, err := checkpoint.Load(store).Dir(dir).Immediate().Done(); err != nil {
+	// GoMLX v0.28.2's Immediate load never overwrites a variable that already exists in the
+	// store (it looks the variable up by its checkpoint key, misses, and CreateVariable returns
+	// the existing variable untouched), so a later phase restored into the store of an earlier
+	// one kept the earlier phase's values. Load into an empty store, then copy every value over.
+	loaded := model.NewStore()
+	if _, err := checkpoint.Load(loaded).Dir(dir).Immediate().Done(); err != nil {
 		return st, false, fmt.Errorf("checkpoint: loading %s: %w", dir, err)
+	}
+	for v := range loaded.IterVariables() {
+		val, err := v.Value()
+		if err != nil {
+			return st, false, fmt.Errorf("checkpoint: %s: variable %s: %w", dir, v.Path(), err)
+		}
+		if old := store.GetVariable(v.Path()); old != nil {
+			if !old.Shape().Equal(val.Shape()) {
+				return st, false, fmt.Errorf("checkpoint: %s: variable %s has shape %s, the model's has %s", dir, v.Path(), val.Shape(), old.Shape())
+			}
+			if err := old.SetValue(val); err != nil {
+				return st, false, fmt.Errorf("checkpoint: %s: setting %s: %w", dir, v.Path(), err)
+			}
+			old.SetTrainable(true) // NotTrainable below says otherwise.
+			continue
+		}
+		if _, err := store.CreateVariable(v.Path(), val); err != nil {
+			return st, false, fmt.Errorf("checkpoint: %s: creating %s: %w", dir, v.Path(), err)
+		}
+	}
+	for path, value := range loaded.IterParams() {
+		store.SetParam(path, value)
 	}
 	for _, path := range st.NotTrainable {
 		if v := store.GetVariable(path); v != nil {

@@ -84,3 +84,43 @@ func TestCheckpointsRoundTripAndCorruption(t *testing.T) {
 		t.Errorf("a half-written checkpoint changed Latest to step %d", st.Step)
 	}
 }
+
+// TestRestoreOverwritesExistingVariables restores into a store that already holds the
+// variables with other values (a later pipeline phase resumed in the store of the earlier
+// ones): every value must be the checkpoint's, new variables must appear, and a shape
+// mismatch must fail naming the variable. (GoMLX's own Immediate load leaves existing
+// variables untouched.)
+func TestRestoreOverwritesExistingVariables(t *testing.T) {
+	c := Checkpoints{Dir: t.TempDir()}
+	saved := model.NewStore()
+	if _, err := saved.RootScope().In("m").CreateVariable("w", tensors.FromValue([]float32{1, 2, 3})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := saved.RootScope().In("m").CreateVariable("extra", tensors.FromValue([]float32{5})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Save(saved, TrainState{Task: "test", Step: 1}); err != nil {
+		t.Fatal(err)
+	}
+	live := model.NewStore()
+	w, err := live.RootScope().In("m").CreateVariable("w", tensors.FromValue([]float32{9, 9, 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Restore(live); !ok || err != nil {
+		t.Fatalf("Restore: ok %v, err %v", ok, err)
+	}
+	if got := w.MustValue().Value().([]float32); got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Errorf("existing variable after Restore = %v, want [1 2 3]", got)
+	}
+	if v := live.GetVariable("/m/extra"); v == nil || v.MustValue().Value().([]float32)[0] != 5 {
+		t.Errorf("new variable after Restore = %v", v)
+	}
+	bad := model.NewStore()
+	if _, err := bad.RootScope().In("m").CreateVariable("w", tensors.FromValue([]float32{9, 9})); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Restore(bad); err == nil || !strings.Contains(err.Error(), "/m/w") {
+		t.Errorf("Restore with a mismatched shape: err = %v, want one naming /m/w", err)
+	}
+}
