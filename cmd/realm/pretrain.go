@@ -120,20 +120,28 @@ func runPretrain(ctx context.Context, args []string) error {
 
 // evaluation is what pretrainAndEvaluate measures on held-out sentences.
 type evaluation struct {
-	Sentences     int     `json:"held_out_sentences"`
-	AccRetrieval  float64 `json:"masked_accuracy_with_retrieval"`
-	AccNull       float64 `json:"masked_accuracy_null_document_only"`
-	Utility       float64 `json:"retrieval_utility"`
-	RecallREALM   float64 `json:"same_country_recall_realm"`
-	RecallICT     float64 `json:"same_country_recall_ict_only"`
-	RecallRandom  float64 `json:"same_country_recall_random"`
-	RecallBM25    float64 `json:"same_country_recall_bm25"`
-	TopK          int     `json:"k_retrieved"`
-	Refreshes     uint64  `json:"index_refreshes"`
-	MeanOverlap   float64 `json:"mean_stale_fresh_overlap"`
-	TrainSeconds  float64 `json:"realm_train_seconds"`
-	StepsPerSec   float64 `json:"realm_steps_per_second"`
-	Configuration any     `json:"config"`
+	Sentences    int     `json:"held_out_sentences"`
+	AccRetrieval float64 `json:"masked_accuracy_with_retrieval"`
+	AccNull      float64 `json:"masked_accuracy_null_document_only"`
+	Utility      float64 `json:"retrieval_utility"`
+	// Same-country recall (a retrieved block of the source's country) and answer recall (a
+	// retrieved block holding the masked span), each with its chance level, for the REALM,
+	// ICT-only and BM25 retrievers (see realm.Pretrainer.SameTitleRecall, AnswerRecall).
+	RecallREALM        float64 `json:"same_country_recall_realm"`
+	RecallICT          float64 `json:"same_country_recall_ict_only"`
+	RecallBM25         float64 `json:"same_country_recall_bm25"`
+	RecallRandom       float64 `json:"same_country_recall_random"`
+	AnswerSentences    int     `json:"answer_recall_sentences"`
+	AnswerRecallREALM  float64 `json:"answer_recall_realm"`
+	AnswerRecallICT    float64 `json:"answer_recall_ict_only"`
+	AnswerRecallBM25   float64 `json:"answer_recall_bm25"`
+	AnswerRecallRandom float64 `json:"answer_recall_random"`
+	TopK               int     `json:"k_retrieved"`
+	Refreshes          uint64  `json:"index_refreshes"`
+	MeanOverlap        float64 `json:"mean_stale_fresh_overlap"`
+	TrainSeconds       float64 `json:"realm_train_seconds"`
+	StepsPerSec        float64 `json:"realm_steps_per_second"`
+	Configuration      any     `json:"config"`
 }
 
 func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, error) {
@@ -177,14 +185,30 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	if ev.RecallREALM, ev.RecallRandom, err = p.EvaluateRetrieval(ctx, snap, held); err != nil {
+	bm25, err := p.RetrieveBM25(held)
+	if err != nil {
 		return nil, err
 	}
-	if ev.RecallICT, _, err = p.EvaluateRetrieval(ctx, res.ICTSnapshot, held); err != nil {
-		return nil, err
-	}
-	if ev.RecallBM25, err = p.EvaluateRetrievalBM25(held); err != nil {
-		return nil, err
+	for _, r := range []struct {
+		snap           *realm.Snapshot
+		same, ans, rnd *float64
+	}{{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM, &ev.RecallRandom}, {&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT, nil}, {nil, &ev.RecallBM25, &ev.AnswerRecallBM25, nil}} {
+		retrieved := bm25
+		if r.snap != nil {
+			if retrieved, err = p.Retrieve(ctx, *r.snap, held); err != nil {
+				return nil, err
+			}
+		}
+		same, err := p.SameTitleRecall(held, retrieved)
+		if err != nil {
+			return nil, err
+		}
+		ans, err := p.AnswerRecall(held, retrieved)
+		if err != nil {
+			return nil, err
+		}
+		*r.same, *r.ans = same.Value, ans.Value
+		ev.RecallRandom, ev.AnswerRecallRandom, ev.AnswerSentences = same.Random, ans.Random, ans.N
 	}
 	ev.Refreshes = p.Refresher.Generation()
 	st := p.Staleness()
@@ -212,12 +236,12 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	fmt.Fprintf(w, "masked-token accuracy, with retrieval\t%.3f\n", ev.AccRetrieval)
 	fmt.Fprintf(w, "masked-token accuracy, null document only\t%.3f\n", ev.AccNull)
 	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
-	// ± one binomial standard error over the held-out sentences.
-	se := func(p float64) float64 { return math.Sqrt(p * (1 - p) / float64(max(ev.Sentences, 1))) }
-	fmt.Fprintf(w, "same-country recall@%d, REALM retriever\t%.3f ± %.3f\n", ev.TopK, ev.RecallREALM, se(ev.RecallREALM))
-	fmt.Fprintf(w, "same-country recall@%d, ICT-only retriever\t%.3f ± %.3f\n", ev.TopK, ev.RecallICT, se(ev.RecallICT))
-	fmt.Fprintf(w, "same-country recall@%d, random blocks\t%.3f\n", ev.TopK, ev.RecallRandom)
-	fmt.Fprintf(w, "same-country recall@%d, BM25 on the visible words\t%.3f ± %.3f\n", ev.TopK, ev.RecallBM25, se(ev.RecallBM25))
+	// ± one binomial standard error over the sentences counted.
+	se := func(p float64, n int) float64 { return math.Sqrt(p * (1 - p) / float64(max(n, 1))) }
+	fmt.Fprintf(w, "same-country recall@%d (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.Sentences,
+		ev.RecallREALM, se(ev.RecallREALM, ev.Sentences), ev.RecallICT, se(ev.RecallICT, ev.Sentences), ev.RecallBM25, ev.RecallRandom)
+	fmt.Fprintf(w, "masked-span recall@%d (%d salient)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.AnswerSentences,
+		ev.AnswerRecallREALM, se(ev.AnswerRecallREALM, ev.AnswerSentences), ev.AnswerRecallICT, se(ev.AnswerRecallICT, ev.AnswerSentences), ev.AnswerRecallBM25, ev.AnswerRecallRandom)
 	fmt.Fprintf(w, "index refreshes / mean stale-fresh overlap\t%d / %.3f\n", ev.Refreshes, ev.MeanOverlap)
 	fmt.Fprintf(w, "REALM steps per second\t%.2f\n", ev.StepsPerSec)
 	w.Flush()

@@ -1,0 +1,62 @@
+package realm
+
+import (
+	"math"
+	"testing"
+
+	"github.com/realm-go/realm/data/examples"
+)
+
+// TestRecalls checks same-title and answer recall, and their exact chance levels, on
+// hand-made retrieved lists over a 6-block corpus of 3 titles.
+func TestRecalls(t *testing.T) {
+	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+		"River Zorn flows north.", "Zorn fish are caught in spring.",
+		"The capital is Szohod.", "Szohod hosts a palace.",
+		"Lake Vel freezes.", "Vel is deep; Zorn too.",
+	})
+	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	pieces := func(text string) []int32 {
+		var ids []int32
+		for _, w := range c.Tok.Tokenize(text) {
+			ids = append(ids, w.ID)
+		}
+		return ids
+	}
+	zorn := examples.Pretrain{BlockID: 0, Targets: pieces("Zorn"), Salient: true}
+	random := examples.Pretrain{BlockID: 2, Targets: pieces("capital"), Salient: false} // not one span: no answer recall.
+	exs := []examples.Pretrain{zorn, zorn, random}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+
+	// Same title: block 1 shares Aland with block 0, block 3 Borduria with block 2.
+	r, err := p.SameTitleRecall(exs, [][]int64{{1}, {4}, {3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One relevant block among the 5 others for every sentence: chance 1/5 with one draw.
+	if r.N != 3 || !near(r.Value, 2.0/3) || !near(r.Random, 0.2) {
+		t.Errorf("SameTitleRecall = %+v, want 2/3 of 3, random 0.2", r)
+	}
+	// Answer: "zorn" is in blocks 1 and 5 besides the source; the non-salient sentence is left out.
+	r, err = p.AnswerRecall(exs, [][]int64{{5, 2}, {2, 3}, {0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chance with two draws among 5 blocks of which 2 hold it: 1 − (3/5)(2/4) = 0.7.
+	if r.N != 2 || !near(r.Value, 0.5) || !near(r.Random, 0.7) {
+		t.Errorf("AnswerRecall = %+v, want 1/2 of 2, random 0.7", r)
+	}
+	if r.StdErr() <= 0 {
+		t.Errorf("StdErr = %v", r.StdErr())
+	}
+	// The source block never counts, even when listed.
+	if r, _ := p.SameTitleRecall(exs[:1], [][]int64{{0}}); r.Value != 0 {
+		t.Errorf("the source block counted as a same-title hit")
+	}
+	if _, err := p.AnswerRecall(exs, [][]int64{{1}}); err == nil {
+		t.Error("no error for mismatched lengths")
+	}
+	if _, err := p.AnswerRecall(exs[2:], [][]int64{{1}}); err == nil {
+		t.Error("no error without a salient sentence")
+	}
+}
