@@ -145,6 +145,16 @@ def cpu_seconds():
 
 
 def peak_rss_mb():
+    # VmHWM is this process image's own high-water mark. ru_maxrss is not: Linux carries it
+    # across fork and execve, so when `realm bench` starts this script it would report the
+    # Go process's peak instead whenever that is larger.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
