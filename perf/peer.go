@@ -185,14 +185,20 @@ func (p Peer) Torch(ctx context.Context, steps, threads int) ([]TorchResult, err
 	if err != nil {
 		return nil, err
 	}
-	var out []TorchResult
+	return decodeResults(lines, "torch_bert.py", func(r TorchResult) string { return r.Skipped })
+}
+
+// decodeResults decodes the JSON lines of the peer script name, each a T; a line whose
+// skipped field (read by skipped) is set turns into a *Skipped.
+func decodeResults[T any](lines []json.RawMessage, name string, skipped func(T) string) ([]T, error) {
+	var out []T
 	for _, l := range lines {
-		var r TorchResult
+		var r T
 		if err := json.Unmarshal(l, &r); err != nil {
-			return nil, fmt.Errorf("perf: torch_bert.py output %s: %w", l, err)
+			return nil, fmt.Errorf("perf: %s output %s: %w", name, l, err)
 		}
-		if r.Skipped != "" {
-			return nil, &Skipped{"torch_bert.py: " + r.Skipped}
+		if why := skipped(r); why != "" {
+			return nil, &Skipped{name + ": " + why}
 		}
 		out = append(out, r)
 	}
@@ -281,16 +287,5 @@ func (p Peer) FAISS(ctx context.Context, dir string, o FAISSOptions) ([]FAISSRes
 	if err != nil {
 		return nil, err
 	}
-	var out []FAISSResult
-	for _, l := range lines {
-		var r FAISSResult
-		if err := json.Unmarshal(l, &r); err != nil {
-			return nil, fmt.Errorf("perf: mips_faiss.py output %s: %w", l, err)
-		}
-		if r.Skipped != "" {
-			return nil, &Skipped{"mips_faiss.py: " + r.Skipped}
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return decodeResults(lines, "mips_faiss.py", func(r FAISSResult) string { return r.Skipped })
 }
