@@ -104,10 +104,11 @@ func bm25CmpDesc(a, b float64) int {
 	return 0
 }
 
-// TestEvaluateRetrievalBM25 checks the lexical same-title reference on a constructed corpus:
-// a sentence whose visible word occurs only in another block of its title is a hit, one whose
-// only same-title clue is masked is not, and the source block never counts.
-func TestEvaluateRetrievalBM25(t *testing.T) {
+// TestRetrieveBM25SameTitle checks the lexical same-title reference (RetrieveBM25 scored by
+// SameTitleRecall) on a constructed corpus: a sentence whose visible word occurs only in
+// another block of its title is a hit, one whose only same-title clue is masked is not, and the
+// source block never counts.
+func TestRetrieveBM25SameTitle(t *testing.T) {
 	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
 		"River Zorn flows north.", "Zorn fish are caught in spring.",
 		"The capital is Szohod.", "Szohod hosts a palace.",
@@ -136,15 +137,19 @@ func TestEvaluateRetrievalBM25(t *testing.T) {
 		exs  []examples.Pretrain
 		want float64
 	}{{[]examples.Pretrain{hit}, 1}, {[]examples.Pretrain{miss}, 0}, {[]examples.Pretrain{self}, 1}, {[]examples.Pretrain{hit, miss}, 0.5}} {
-		got, err := p.EvaluateRetrievalBM25(tc.exs)
+		retrieved, err := p.RetrieveBM25(tc.exs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != tc.want {
+		r, err := p.SameTitleRecall(tc.exs, retrieved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Value; got != tc.want {
 			t.Errorf("recall over %d sentences = %v, want %v", len(tc.exs), got, tc.want)
 		}
 	}
-	if _, err := p.EvaluateRetrievalBM25(nil); err == nil {
+	if _, err := p.SameTitleRecall(nil, nil); err == nil {
 		t.Error("no error without sentences")
 	}
 }

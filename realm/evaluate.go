@@ -180,15 +180,3 @@ func (p *Pretrainer) EvaluateRetrieval(ctx context.Context, s Snapshot, exs []ex
 	r, err := p.SameTitleRecall(exs, retrieved)
 	return r.Value, r.Random, err
 }
-
-// EvaluateRetrievalBM25 measures the same-title recall of BM25 on the visible words of exs
-// (RetrieveBM25, then SameTitleRecall): how much the sentences themselves say about their
-// source's title.
-func (p *Pretrainer) EvaluateRetrievalBM25(exs []examples.Pretrain) (float64, error) {
-	retrieved, err := p.RetrieveBM25(exs)
-	if err != nil {
-		return 0, err
-	}
-	r, err := p.SameTitleRecall(exs, retrieved)
-	return r.Value, err
-}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,9 +189,9 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		return nil, err
 	}
 	for _, r := range []struct {
-		snap           *realm.Snapshot
-		same, ans, rnd *float64
-	}{{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM, &ev.RecallRandom}, {&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT, nil}, {nil, &ev.RecallBM25, &ev.AnswerRecallBM25, nil}} {
+		snap      *realm.Snapshot // nil: BM25
+		same, ans *float64
+	}{{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM}, {&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT}, {nil, &ev.RecallBM25, &ev.AnswerRecallBM25}} {
 		retrieved := bm25
 		if r.snap != nil {
 			if retrieved, err = p.Retrieve(ctx, *r.snap, held); err != nil {
@@ -237,7 +236,7 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	fmt.Fprintf(w, "masked-token accuracy, null document only\t%.3f\n", ev.AccNull)
 	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
 	// ± one binomial standard error over the sentences counted.
-	se := func(p float64, n int) float64 { return math.Sqrt(p * (1 - p) / float64(max(n, 1))) }
+	se := func(v float64, n int) float64 { return realm.Recall{Value: v, N: n}.StdErr() }
 	fmt.Fprintf(w, "same-country recall@%d (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.Sentences,
 		ev.RecallREALM, se(ev.RecallREALM, ev.Sentences), ev.RecallICT, se(ev.RecallICT, ev.Sentences), ev.RecallBM25, ev.RecallRandom)
 	fmt.Fprintf(w, "masked-span recall@%d (%d salient)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.AnswerSentences,
