@@ -52,7 +52,7 @@ func TestFactbook(t *testing.T) {
 			t.Errorf("no document titled %q", c)
 		}
 	}
-	if !strings.Contains(france, "Capital - name: Paris.") {
+	if !strings.Contains(france, "Capital - name of France: Paris.") {
 		t.Errorf("fr/government lacks the capital line:\n%.300s", france)
 	}
 	if strings.Contains(france, "++") || strings.Contains(france, "<") {

@@ -24,7 +24,7 @@ func ExampleFactbook() {
 	}
 	// Output:
 	// France
-	// Capital - name: Paris.
+	// Capital - name of France: Paris.
 }
 
 func ExampleReadJSONL() {

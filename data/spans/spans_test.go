@@ -76,11 +76,11 @@ func TestRuleTaggerFactbook(t *testing.T) {
 		absent  []string
 	}{
 		{"fr/government", "chief of state", map[string]Kind{"Francois HOLLANDE": Entity, "15 May 2012": Date}, []string{"President"}},
-		{"fr/government", "Independence: no official", map[string]Kind{"10 August 843": Date, "14 July 1789": Date, "4 October 1958": Date, "22 September 1792": Date}, nil},
+		{"fr/government", "Independence of France: no official", map[string]Kind{"10 August 843": Date, "14 July 1789": Date, "4 October 1958": Date, "22 September 1792": Date}, nil},
 		{"fr/geography", "Area - total", map[string]Kind{"643,801 sq km": Quantity, "551,500 sq km": Quantity, "France": Entity}, []string{"Area"}},
 		{"fr/geography", "highest point", map[string]Kind{"Mont Blanc": Entity, "4,807 m": Quantity}, []string{"Elevation"}},
-		{"bl/government", "Capital - name", map[string]Kind{"La Paz": Entity, "Sucre": Entity}, []string{"Capital"}},
-		{"bl/government", "Independence:", map[string]Kind{"6 August 1825": Date, "Spain": Entity}, nil},
+		{"bl/government", "Capital - name of Bolivia", map[string]Kind{"La Paz": Entity, "Sucre": Entity, "Bolivia": Entity}, []string{"Capital"}},
+		{"bl/government", "Independence of Bolivia:", map[string]Kind{"6 August 1825": Date, "Spain": Entity, "Bolivia": Entity}, nil},
 		{"us/introduction", "Treaty of Paris", map[string]Kind{"1776": Date, "1783": Date, "United States of America": Entity, "Treaty of Paris": Entity}, []string{"Background"}},
 		{"ja/introduction", "Treaty of Kanagawa", map[string]Kind{"Japan": Entity, "1854": Date}, nil},
 		{"fr/introduction", "rejoined NATO", map[string]Kind{"NATO": Entity, "2009": Date, "1966": Date}, nil},

@@ -132,20 +132,24 @@ func clean(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// fieldLines renders a field and its sub-fields as "Field - sub: text." lines.
-func fieldLines(prefix string, n *node, out *[]string) {
+// fieldLines renders a field and its sub-fields as "Field - sub of Subject: text." lines.
+// Each line names its subject (the country) the way a linearised table row or infobox entry
+// does: the knowledge-augmented encoder reads a block's body without its title, and a sentence
+// that does not say whose capital or population it gives is a fact about nobody, useless to
+// retrieve and impossible to retrieve for.
+func fieldLines(prefix, subject string, n *node, out *[]string) {
 	if t := clean(n.text); t != "" {
 		if !strings.HasSuffix(t, ".") && !strings.HasSuffix(t, "!") && !strings.HasSuffix(t, "?") {
 			t += "."
 		}
-		*out = append(*out, prefix+": "+t)
+		*out = append(*out, prefix+" of "+subject+": "+t)
 	}
 	for i, k := range n.keys {
 		p := prefix + " - " + k
 		if k == "" {
 			p = prefix
 		}
-		fieldLines(p, n.children[i], out)
+		fieldLines(p, subject, n.children[i], out)
 	}
 }
 
@@ -426,7 +430,7 @@ func main() {
 		for i, sec := range c.data.keys {
 			var lines []string
 			for j, f := range c.data.children[i].keys {
-				fieldLines(f, c.data.children[i].children[j], &lines)
+				fieldLines(f, c.name, c.data.children[i].children[j], &lines)
 			}
 			if len(lines) == 0 {
 				continue
