@@ -110,6 +110,25 @@ func (p *Pretrainer) SameTitleRecall(exs []examples.Pretrain, retrieved [][]int6
 	})
 }
 
+// TitleNamed reports whether ex's visible wordpieces (the masked ones left out) spell the
+// title of its source block: whether the masked sentence still says which document (in the
+// Factbook, which country) it is about. Same-title recall splits on it, since a sentence whose
+// subject was masked can only be placed by what else it says.
+func (p *Pretrainer) TitleNamed(ex examples.Pretrain) bool {
+	var title []int32
+	for _, pc := range p.Corpus.Tok.Tokenize(p.Corpus.Blocks[ex.BlockID].Title) {
+		title = append(title, pc.ID)
+	}
+	if len(title) == 0 {
+		return false
+	}
+	visible := slices.Clone(ex.InputIDs)
+	for _, pos := range ex.Positions {
+		visible[pos] = -1 // never a vocabulary id, so no run crosses a masked piece.
+	}
+	return containsRun(visible, title)
+}
+
 // AnswerRecall scores retrieved by answer recall over the salient-span sentences of exs.
 func (p *Pretrainer) AnswerRecall(exs []examples.Pretrain, retrieved [][]int64) (Recall, error) {
 	return p.recall(exs, retrieved, func(ex examples.Pretrain) (func(int64) bool, int, bool) {

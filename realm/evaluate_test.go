@@ -60,3 +60,31 @@ func TestRecalls(t *testing.T) {
 		t.Error("no error without a salient sentence")
 	}
 }
+
+// TestTitleNamed checks that a title counts as named only when all its wordpieces are visible.
+func TestTitleNamed(t *testing.T) {
+	c := bm25Corpus(t, []string{"Costa Rica", "Aland"}, []string{"Costa Rica exports coffee.", "River Zorn flows north."})
+	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	ids := []int32{c.Tok.CLS()}
+	for _, w := range c.Tok.Tokenize("coffee of Costa Rica") {
+		ids = append(ids, w.ID)
+	}
+	ids = append(ids, c.Tok.SEP())
+	n := int32(len(ids))
+	for _, tc := range []struct {
+		name      string
+		block     int64
+		positions []int32
+		want      bool
+	}{
+		{"all visible", 0, []int32{1}, true},
+		{"half the title masked", 0, []int32{n - 2}, false},
+		{"the whole title masked", 0, []int32{n - 3, n - 2}, false},
+		{"another block's title", 1, []int32{1}, false},
+	} {
+		ex := examples.Pretrain{BlockID: tc.block, InputIDs: ids, Positions: tc.positions}
+		if got := p.TitleNamed(ex); got != tc.want {
+			t.Errorf("%s: TitleNamed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -203,6 +203,10 @@ type Batch struct {
 	// Positions, Targets, TargetMask: the masked positions in x (counting [CLS]), the original
 	// token ids, and which of the MaxMasks slots are real, [B, M].
 	Positions, Targets, TargetMask *Node
+	// RetrieverGate, a float32 scalar, scales the gradient that reaches the retriever through
+	// f(x,z) without changing any value: 1 (or nil) is REALM's update, 0 freezes the retriever
+	// while the encoder learns to read documents (PretrainConfig.RetrieverWarmup).
+	RetrieverGate *Node
 }
 
 // Forward computes REALM's marginal likelihood for a batch (eqs. 1–2 of the paper, per masked
@@ -248,7 +252,12 @@ func (c Config) retrieve(root *model.Scope, b Batch) (logPz, scores *Node) {
 	q := c.EmbedQueries(root, b.QueryIDs, b.QueryTypes, b.QueryMask) // [B, d]
 	d := c.EmbedDocs(root, b.DocIDs, b.DocTypes, b.DocMask)          // [B, K, d]
 	scores = Relevance(q, d)                                         // f(x,z), [B, K]
-	return RetrievalLogProbs(scores), scores                         // log p(z|x)
+	if g := b.RetrieverGate; g != nil {
+		// f + g·(f − sg(f)): the value of f, the gradient g·∂L/∂f.
+		fixed := StopGradient(scores)
+		scores = Add(fixed, Mul(ConvertDType(g, scores.DType()), Sub(scores, fixed)))
+	}
+	return RetrievalLogProbs(scores), scores // log p(z|x)
 }
 
 // outputs completes a forward pass from the retriever's log p(z|x) and the encoder's

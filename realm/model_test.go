@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
@@ -109,19 +110,38 @@ func TestBatchDataLayout(t *testing.T) {
 	}
 }
 
+// TestForwardGradientsReachRetriever checks that the loss's gradient reaches both towers, and
+// that RetrieverGate = 0 (the retriever warm-up) stops the retriever's part of it without
+// changing the loss or the encoder's gradient.
 func TestForwardGradientsReachRetriever(t *testing.T) {
+	var losses, encoderGrads [2]float32
+	for i, gate := range []float32{1, 0} {
+		losses[i], encoderGrads[i] = forwardGradients(t, gate)
+	}
+	if losses[0] != losses[1] || encoderGrads[0] != encoderGrads[1] {
+		t.Errorf("gate 1 / 0: loss %v / %v, Σ|∂loss/∂θ_encoder| %v / %v: the gate must change neither", losses[0], losses[1], encoderGrads[0], encoderGrads[1])
+	}
+}
+
+// forwardGradients runs Forward on a tiny batch with the given retriever gate and checks its
+// gradients; it returns the loss and Σ|∂loss/∂θ_encoder|.
+func forwardGradients(t *testing.T, gate float32) (loss, encoderGrad float32) {
+	t.Helper()
 	cfg := tinyConfig()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	store := model.NewStore()
+	store.SetParam(initializer.ParamInitialSeed, int64(7)) // the same initial values for every gate.
 	d := tinyBatch(t, cfg, 3, 1)
 	args := make([]any, 0, 12)
 	for _, x := range d.Tensors() {
 		args = append(args, x)
 	}
 	outs := model.MustCallOnceN(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {
-		o := cfg.Forward(scope, BatchFromNodes(in))
+		b := BatchFromNodes(in)
+		b.RetrieverGate = Scalar(in[0].Graph(), dtypes.Float32, gate)
+		o := cfg.Forward(scope, b)
 		g := o.Loss.Graph()
 		var retrieverVars, encoderVars []*Node
 		for v := range scope.IterVariables() {
@@ -152,15 +172,19 @@ func TestForwardGradientsReachRetriever(t *testing.T) {
 		}
 		return []*Node{o.Loss, sumAbs(Gradient(o.Loss, retrieverVars...)), sumAbs(Gradient(o.Loss, encoderVars...)), o.LogPz, o.Utility}
 	}, args...)
-	loss := outs[0].Value().(float32)
+	loss = outs[0].Value().(float32)
 	if math.IsNaN(float64(loss)) || loss <= 0 {
 		t.Fatalf("loss = %v", loss)
 	}
-	if g := outs[1].Value().(float32); !(g > 0) {
+	switch g := outs[1].Value().(float32); {
+	case gate == 1 && !(g > 0):
 		t.Errorf("Σ|∂loss/∂θ_retriever| = %v: gradients must reach the retriever", g)
+	case gate == 0 && g != 0:
+		t.Errorf("Σ|∂loss/∂θ_retriever| = %v with the retriever gate at 0", g)
 	}
-	if g := outs[2].Value().(float32); !(g > 0) {
-		t.Errorf("Σ|∂loss/∂θ_encoder| = %v", g)
+	encoderGrad = outs[2].Value().(float32)
+	if !(encoderGrad > 0) {
+		t.Errorf("Σ|∂loss/∂θ_encoder| = %v", encoderGrad)
 	}
 	for b, row := range outs[3].Value().([][]float32) {
 		var s float64
@@ -171,6 +195,7 @@ func TestForwardGradientsReachRetriever(t *testing.T) {
 			t.Errorf("example %d: Σ_z p(z|x) = %v over the top-k with ∅", b, s)
 		}
 	}
+	return loss, encoderGrad
 }
 
 // TestTrainingLearnsToRetrieve trains on fresh batches whose masked token cannot be guessed

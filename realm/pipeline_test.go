@@ -6,7 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/gomlx/compute/dtypes"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
@@ -251,5 +255,65 @@ func TestPretrainPipeline(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mlm", "LATEST")); err != nil {
 		t.Errorf("the MLM phase left no checkpoint: %v", err)
+	}
+}
+
+// TestRetrieverWarmup pre-trains with the retriever warm-up covering every step: the encoder
+// learns, while the retriever's biases and LayerNorm parameters stay bit-identical and its
+// matrices change only by AdamW's decoupled weight decay (a relative 1 − Π(1 − lr·λ) < 10⁻⁴).
+func TestRetrieverWarmup(t *testing.T) {
+	cfg, c := smallFactbook(t, 12)
+	be := backend.MustNew()
+	store := newStore()
+	ctx := context.Background()
+	if err := TrainMLM(ctx, be, store, cfg, c, RunConfig{Steps: 1, BatchSize: 2, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
+		t.Fatal(err)
+	}
+	before, err := TakeSnapshot(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoderBefore := map[string][]float32{}
+	for v := range store.IterVariables() {
+		if strings.HasPrefix(v.Path(), "/"+EncoderScope+"/") && v.MustValue().Shape().DType == dtypes.Float32 {
+			encoderBefore[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
+		}
+	}
+	tagger := spans.RuleTagger{Gazetteer: spans.NewGazetteer("Afghanistan", "Kabul")}
+	run := PretrainConfig{RunConfig: RunConfig{Steps: 3, BatchSize: 2, LR: 1e-3, Seed: 1}, RefreshEvery: 10, EmbedBatch: 16, RetrieverWarmup: 3}
+	p, err := NewPretrainer(be, store, cfg, c, tagger, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Pretrain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := TakeSnapshot(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range before {
+		x, y := tensors.MustCopyFlatData[float32](b), tensors.MustCopyFlatData[float32](after[name])
+		for i := range x {
+			if b.Shape().Rank() < 2 && x[i] != y[i] || math.Abs(float64(y[i]-x[i])) > 1e-4*math.Abs(float64(x[i])) {
+				t.Fatalf("retriever variable %s[%d] moved from %v to %v during the warm-up", name, i, x[i], y[i])
+			}
+		}
+	}
+	moved := false
+	for v := range store.IterVariables() {
+		if x, ok := encoderBefore[v.Path()]; ok && !slices.Equal(x, tensors.MustCopyFlatData[float32](v.MustValue())) {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Error("no encoder variable changed during the retriever warm-up")
+	}
+	if _, err := NewPretrainer(be, store, cfg, c, tagger, PretrainConfig{RunConfig: run.RunConfig, RefreshEvery: 10, RetrieverWarmup: -1}); err == nil {
+		t.Error("a negative retriever warm-up was accepted")
 	}
 }

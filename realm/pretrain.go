@@ -37,6 +37,13 @@ type PretrainConfig struct {
 	// acc_retrieval and acc_null (0: 10); they are also measured at every logged step and at the
 	// last one. See Pretrain.
 	MetricsEvery int `json:"metrics_every,omitempty"`
+	// RetrieverWarmup is the number of first steps in which no gradient reaches the retriever:
+	// the encoder (and an MLM head that starts fresh, as on a checkpoint without one) learns
+	// to read the retrieved documents first. Until it can, p(y|z,x) hardly depends on z, the
+	// paper's r(z) = p(y|z,x)/p(y|x) − 1 is noise, and the retriever's update only moves it away
+	// from its ICT warm start. The retriever's weight matrices still get AdamW's decoupled
+	// weight decay (a relative lr·λ per step). 0: the retriever learns from the first step.
+	RetrieverWarmup int `json:"retriever_warmup,omitempty"`
 }
 
 // StalenessRecord measures, when a new index arrives, how much the index it replaces had drifted:
@@ -87,6 +94,9 @@ type Pretrainer struct {
 func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, tagger spans.Tagger, run PretrainConfig) (*Pretrainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if run.RetrieverWarmup < 0 {
+		return nil, fmt.Errorf("realm: retriever warm-up must be ≥ 0 steps, got %d", run.RetrieverWarmup)
 	}
 	if run.RefreshEvery <= 0 {
 		return nil, fmt.Errorf("realm: refresh interval must be > 0, got %d", run.RefreshEvery)
@@ -318,6 +328,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 		metricNames: []string{"utility"},
 		modelFn: func(scope *model.Scope, in []*Node) []*Node {
 			b := BatchFromNodes(in)
+			b.RetrieverGate = in[len(in)-1]
 			o := cfg.Forward(scope, b)
 			train.AddMainLoss(o.Loss)
 			return []*Node{ReduceAllMean(o.Utility)}
@@ -343,7 +354,11 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			if err := acc.measure(step+1, ts); err != nil { // batch `step` is trained by global step step+1.
 				return nil, err
 			}
-			return ts, nil
+			gate := float32(1)
+			if step < int64(p.Run.RetrieverWarmup) {
+				gate = 0
+			}
+			return append(ts, tensors.FromScalar(gate)), nil
 		},
 		afterStep: func(step int64, rec *Record) error {
 			acc.record(step, rec)

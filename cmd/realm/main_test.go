@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 	}{
 		{runPretrain, []string{"-k", "1"}, "-k must be ≥ 2"},
 		{runPretrain, []string{"-steps", "0"}, "-steps is out of range"},
+		{runPretrain, []string{"-held-out", "1"}, "-held-out must be in [0, 1)"},
 		{runPretrain, []string{"-corpus", "/no/such/file.jsonl"}, "-corpus"},
 		{runPretrain, []string{"-bert", "/no/such/dir"}, "not a Hugging Face BERT directory"},
 		{runPretrain, []string{"extra"}, "unexpected argument"},
@@ -64,6 +66,16 @@ func TestDemoEndToEnd(t *testing.T) {
 	done := make(chan struct{})
 	go func() { out.ReadFrom(r); close(done) }()
 	err := runDemo(context.Background(), args)
+	var first, again evaluation
+	if err == nil {
+		first, err = readEvaluation(dir)
+	}
+	if err == nil { // The same flags on the finished run only restore and evaluate again.
+		err = runPretrain(context.Background(), slices.Concat(args[:slices.Index(args, "-qa-steps")], args[slices.Index(args, "-qa-steps")+2:]))
+	}
+	if err == nil {
+		again, err = readEvaluation(dir)
+	}
 	if err == nil {
 		err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})
 	}
@@ -78,6 +90,13 @@ func TestDemoEndToEnd(t *testing.T) {
 	<-done
 	if err != nil {
 		t.Fatalf("%v\noutput:\n%s", err, out.String())
+	}
+	if first.Refreshes == 0 || again.Refreshes != first.Refreshes || again.StepsPerSec != first.StepsPerSec {
+		t.Errorf("re-evaluation: refreshes %d, steps/s %v; first evaluation: %d, %v", again.Refreshes, again.StepsPerSec, first.Refreshes, first.StepsPerSec)
+	}
+	if again.RecallBM25 != first.RecallBM25 || again.SubjectNamed.Sentences+again.SubjectMasked.Sentences != again.Sentences {
+		t.Errorf("re-evaluation: BM25 recall %v (first %v); %d + %d sentences with the country named / masked, %d in all",
+			again.RecallBM25, first.RecallBM25, again.SubjectNamed.Sentences, again.SubjectMasked.Sentences, again.Sentences)
 	}
 	text := out.String()
 	for _, want := range []string{"masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {

@@ -23,9 +23,10 @@ type pipelineFlags struct {
 	dir, bertDir, corpusPath                       string
 	mlmSteps, ictSteps, realmSteps, refresh, batch int
 	ictBatch, mlmBatch, queryLen, docLen, topK     int
-	mlmLR, ictLR, realmLR                          float64
+	mlmLR, ictLR, realmLR, heldOut                 float64
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
+	retrieverWarmup                                int
 	progress                                       bool
 	timeout                                        time.Duration
 }
@@ -52,15 +53,21 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", d.checkpointEvery, "steps between checkpoints (0: end of each phase only)")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
 	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
+	fs.IntVar(&f.retrieverWarmup, "retriever-warmup", d.retrieverWarmup, "first REALM steps in which the retriever is frozen while the encoder (and a fresh MLM head) learns to read documents")
+	fs.Float64Var(&f.heldOut, "held-out", d.heldOut, "fraction of the sentences kept out of REALM pre-training for evaluation (chosen by a hash of block and sentence)")
 	fs.DurationVar(&f.timeout, "timeout", d.timeout, "give up (with a goroutine dump) after this long; 0: never")
 }
 
 func (f *pipelineFlags) validate() error {
 	for name, v := range map[string]int{"mlm-steps": f.mlmSteps, "ict-steps": f.ictSteps, "refresh-every": f.refresh - 1,
-		"batch": f.batch - 1, "docs": f.maxDocs, "ict-batch": f.ictBatch - 1, "mlm-batch": f.mlmBatch - 1, "checkpoint-every": f.checkpointEvery, "steps": f.realmSteps - 1} {
+		"batch": f.batch - 1, "docs": f.maxDocs, "ict-batch": f.ictBatch - 1, "mlm-batch": f.mlmBatch - 1, "checkpoint-every": f.checkpointEvery, "steps": f.realmSteps - 1,
+		"retriever-warmup": f.retrieverWarmup} {
 		if v < 0 {
 			return fmt.Errorf("-%s is out of range", name)
 		}
+	}
+	if !(f.heldOut >= 0 && f.heldOut < 1) {
+		return fmt.Errorf("-held-out must be in [0, 1), got %v", f.heldOut)
 	}
 	if f.topK < 2 {
 		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
@@ -87,7 +94,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	}
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
-		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: 0.02}}
+		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
 	if f.corpusPath != "" {
 		path := f.corpusPath
 		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.OpenJSONL(path, corpus.ReadOptions{}) }
@@ -98,7 +105,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 // pretrainDefaults are sized for the embedded Factbook on a 2-core machine.
 var pretrainDefaults = pipelineFlags{dir: "out/pretrain", mlmSteps: 2000, ictSteps: 1000, realmSteps: 1000, refresh: 100,
 	batch: 8, ictBatch: 32, mlmBatch: 16, queryLen: 64, docLen: 128, topK: 8, mlmLR: 5e-4, ictLR: 1e-4, realmLR: 3e-5,
-	checkpointEvery: 200, evalSentences: 1000, timeout: 0}
+	checkpointEvery: 200, evalSentences: 1000, heldOut: 0.02, timeout: 0}
 
 func runPretrain(ctx context.Context, args []string) error {
 	fs := newFlags("pretrain", "Pre-trains REALM on a corpus (default: the embedded Factbook): the encoder by masked-LM from scratch\n"+
@@ -135,12 +142,36 @@ type evaluation struct {
 	AnswerRecallICT    float64 `json:"answer_recall_ict_only"`
 	AnswerRecallBM25   float64 `json:"answer_recall_bm25"`
 	AnswerRecallRandom float64 `json:"answer_recall_random"`
-	TopK               int     `json:"k_retrieved"`
-	Refreshes          uint64  `json:"index_refreshes"`
-	MeanOverlap        float64 `json:"mean_stale_fresh_overlap"`
-	TrainSeconds       float64 `json:"realm_train_seconds"`
-	StepsPerSec        float64 `json:"realm_steps_per_second"`
-	Configuration      any     `json:"config"`
+	// The same-country recalls again over the sentences whose masked form still names their
+	// country (realm.Pretrainer.TitleNamed) and over those whose country name was masked.
+	SubjectNamed  recallRow `json:"same_country_recall_subject_named"`
+	SubjectMasked recallRow `json:"same_country_recall_subject_masked"`
+	TopK          int       `json:"k_retrieved"`
+	Refreshes     uint64    `json:"index_refreshes"`
+	MeanOverlap   float64   `json:"mean_stale_fresh_overlap"`
+	TrainSeconds  float64   `json:"realm_train_seconds"`
+	StepsPerSec   float64   `json:"realm_steps_per_second"`
+	Configuration any       `json:"config"`
+}
+
+// recallRow is one recall measured for every retriever over a subset of sentences.
+type recallRow struct {
+	Sentences int     `json:"sentences"`
+	REALM     float64 `json:"realm"`
+	ICT       float64 `json:"ict_only"`
+	BM25      float64 `json:"bm25"`
+	Random    float64 `json:"random"`
+}
+
+// subset returns the items of xs at the indices where keep is true.
+func subset[T any](xs []T, keep []bool) []T {
+	var out []T
+	for i, x := range xs {
+		if keep[i] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, error) {
@@ -188,10 +219,20 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if err != nil {
 		return nil, err
 	}
+	named, masked := make([]bool, len(held)), make([]bool, len(held))
+	for i, ex := range held {
+		named[i] = p.TitleNamed(ex)
+		masked[i] = !named[i]
+	}
 	for _, r := range []struct {
-		snap      *realm.Snapshot // nil: BM25
-		same, ans *float64
-	}{{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM}, {&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT}, {nil, &ev.RecallBM25, &ev.AnswerRecallBM25}} {
+		snap                 *realm.Snapshot // nil: BM25
+		same, ans            *float64
+		sameNamed, sameMaskd *float64
+	}{
+		{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM, &ev.SubjectNamed.REALM, &ev.SubjectMasked.REALM},
+		{&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT, &ev.SubjectNamed.ICT, &ev.SubjectMasked.ICT},
+		{nil, &ev.RecallBM25, &ev.AnswerRecallBM25, &ev.SubjectNamed.BM25, &ev.SubjectMasked.BM25},
+	} {
 		retrieved := bm25
 		if r.snap != nil {
 			if retrieved, err = p.Retrieve(ctx, *r.snap, held); err != nil {
@@ -208,6 +249,21 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		}
 		*r.same, *r.ans = same.Value, ans.Value
 		ev.RecallRandom, ev.AnswerRecallRandom, ev.AnswerSentences = same.Random, ans.Random, ans.N
+		for _, part := range []struct {
+			keep  []bool
+			value *float64
+			row   *recallRow
+		}{{named, r.sameNamed, &ev.SubjectNamed}, {masked, r.sameMaskd, &ev.SubjectMasked}} {
+			exs := subset(held, part.keep)
+			if len(exs) == 0 {
+				continue
+			}
+			rec, err := p.SameTitleRecall(exs, subset(retrieved, part.keep))
+			if err != nil {
+				return nil, err
+			}
+			*part.value, part.row.Random, part.row.Sentences = rec.Value, rec.Random, rec.N
+		}
 	}
 	ev.Refreshes = p.Refresher.Generation()
 	st := p.Staleness()
@@ -217,6 +273,10 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if last, ok := p.History.Last(); ok {
 		ev.TrainSeconds = last.Time.Seconds()
 		ev.StepsPerSec = float64(len(p.History.Records())) / max(ev.TrainSeconds, 1e-9)
+	} else if prev, err := readEvaluation(f.dir); err == nil {
+		// A finished run restored only to be evaluated again: its training figures are those
+		// of the earlier evaluation, not zeros.
+		ev.Refreshes, ev.MeanOverlap, ev.TrainSeconds, ev.StepsPerSec = prev.Refreshes, prev.MeanOverlap, prev.TrainSeconds, prev.StepsPerSec
 	}
 	printEvaluation(out, ev)
 	if f.dir != "" {
@@ -226,6 +286,22 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		}
 	}
 	return res, nil
+}
+
+// readEvaluation reads the eval.json an earlier evaluation wrote to dir.
+func readEvaluation(dir string) (evaluation, error) {
+	var ev evaluation
+	if dir == "" {
+		return ev, os.ErrNotExist
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "eval.json"))
+	if err != nil {
+		return ev, err
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, fmt.Errorf("%s: %w", filepath.Join(dir, "eval.json"), err)
+	}
+	return ev, nil
 }
 
 func printEvaluation(out io.Writer, ev evaluation) {
@@ -239,6 +315,16 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	se := func(v float64, n int) float64 { return realm.Recall{Value: v, N: n}.StdErr() }
 	fmt.Fprintf(w, "same-country recall@%d (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.Sentences,
 		ev.RecallREALM, se(ev.RecallREALM, ev.Sentences), ev.RecallICT, se(ev.RecallICT, ev.Sentences), ev.RecallBM25, ev.RecallRandom)
+	for _, part := range []struct {
+		what string
+		row  recallRow
+	}{{"country named", ev.SubjectNamed}, {"country masked", ev.SubjectMasked}} {
+		if part.row.Sentences > 0 {
+			r := part.row
+			fmt.Fprintf(w, "  … %s (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", part.what, r.Sentences,
+				r.REALM, se(r.REALM, r.Sentences), r.ICT, se(r.ICT, r.Sentences), r.BM25, r.Random)
+		}
+	}
 	fmt.Fprintf(w, "masked-span recall@%d (%d salient)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.AnswerSentences,
 		ev.AnswerRecallREALM, se(ev.AnswerRecallREALM, ev.AnswerSentences), ev.AnswerRecallICT, se(ev.AnswerRecallICT, ev.AnswerSentences), ev.AnswerRecallBM25, ev.AnswerRecallRandom)
 	fmt.Fprintf(w, "index refreshes / mean stale-fresh overlap\t%d / %.3f\n", ev.Refreshes, ev.MeanOverlap)
