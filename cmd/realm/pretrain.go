@@ -164,11 +164,11 @@ type recallRow struct {
 	Random    float64 `json:"random"`
 }
 
-// subset returns the items of xs at the indices where keep is true.
-func subset[T any](xs []T, keep []bool) []T {
+// subset returns the items of xs at the indices i where named[i] == want.
+func subset[T any](xs []T, named []bool, want bool) []T {
 	var out []T
 	for i, x := range xs {
-		if keep[i] {
+		if named[i] == want {
 			out = append(out, x)
 		}
 	}
@@ -220,10 +220,9 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	named, unnamed := make([]bool, len(held)), make([]bool, len(held))
+	named := make([]bool, len(held))
 	for i, ex := range held {
 		named[i] = p.TitleNamed(ex)
-		unnamed[i] = !named[i]
 	}
 	for _, r := range []struct {
 		snap                   *realm.Snapshot // nil: BM25
@@ -251,15 +250,15 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		*r.same, *r.ans = same.Value, ans.Value
 		ev.RecallRandom, ev.AnswerRecallRandom, ev.AnswerSentences = same.Random, ans.Random, ans.N
 		for _, part := range []struct {
-			keep  []bool
+			named bool
 			value *float64
 			row   *recallRow
-		}{{named, r.sameNamed, &ev.SubjectNamed}, {unnamed, r.sameUnnamed, &ev.SubjectUnnamed}} {
-			exs := subset(held, part.keep)
+		}{{true, r.sameNamed, &ev.SubjectNamed}, {false, r.sameUnnamed, &ev.SubjectUnnamed}} {
+			exs := subset(held, named, part.named)
 			if len(exs) == 0 {
 				continue
 			}
-			rec, err := p.SameTitleRecall(exs, subset(retrieved, part.keep))
+			rec, err := p.SameTitleRecall(exs, subset(retrieved, named, part.named))
 			if err != nil {
 				return nil, err
 			}
