@@ -313,15 +313,16 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
 	// ± one binomial standard error over the sentences counted.
 	se := func(v float64, n int) float64 { return realm.Recall{Value: v, N: n}.StdErr() }
-	fmt.Fprintf(w, "same-country recall@%d (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.Sentences,
-		ev.RecallREALM, se(ev.RecallREALM, ev.Sentences), ev.RecallICT, se(ev.RecallICT, ev.Sentences), ev.RecallBM25, ev.RecallRandom)
 	for _, part := range []struct {
 		what string
 		row  recallRow
-	}{{"country named", ev.SubjectNamed}, {"country not named", ev.SubjectUnnamed}} {
-		if part.row.Sentences > 0 {
-			r := part.row
-			fmt.Fprintf(w, "  … %s (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", part.what, r.Sentences,
+	}{
+		{fmt.Sprintf("same-country recall@%d", ev.TopK), recallRow{ev.Sentences, ev.RecallREALM, ev.RecallICT, ev.RecallBM25, ev.RecallRandom}},
+		{"  … country named", ev.SubjectNamed},
+		{"  … country not named", ev.SubjectUnnamed},
+	} {
+		if r := part.row; r.Sentences > 0 {
+			fmt.Fprintf(w, "%s (%d sentences)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", part.what, r.Sentences,
 				r.REALM, se(r.REALM, r.Sentences), r.ICT, se(r.ICT, r.Sentences), r.BM25, r.Random)
 		}
 	}
