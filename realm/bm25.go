@@ -169,3 +169,34 @@ func (h *bm25Heap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// HardNegativeNeighbours returns, for every block of c, up to k other blocks with a different
+// title that read most alike, best first: BM25 with the block's body as the query, its words
+// found in more than one block in 20 (and in more than 8) left out, as they weigh little and
+// cost the most. These are the look-alikes that ICTOptions.HardNegatives puts in a batch.
+func HardNegativeNeighbours(c *Corpus, k int) ([][]int64, error) {
+	m, err := NewBM25(c, DefaultBM25Params())
+	if err != nil {
+		return nil, err
+	}
+	common := max(8, len(m.docLen)/20)
+	out := make([][]int64, c.Len())
+	var query []string
+	for i, b := range c.Blocks {
+		query = query[:0]
+		for _, w := range BM25Words(b.Body) {
+			if len(m.postings[w]) <= common {
+				query = append(query, w)
+			}
+		}
+		for _, r := range m.Search(strings.Join(query, " "), 4*k+8) {
+			if len(out[i]) == k {
+				break
+			}
+			if r.Score > 0 && c.Blocks[r.ID].Title != b.Title {
+				out[i] = append(out[i], r.ID)
+			}
+		}
+	}
+	return out, nil
+}

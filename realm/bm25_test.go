@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +152,47 @@ func TestRetrieveBM25SameTitle(t *testing.T) {
 	}
 	if _, err := p.SameTitleRecall(nil, nil); err == nil {
 		t.Error("no error without sentences")
+	}
+}
+
+// TestHardNegativeNeighbours checks the look-alikes on a constructed corpus (the nearest block of
+// another title, never one of the same title) and on the Factbook, where a block's look-alike
+// must mostly be the same section of another country: the negatives ICT lacks at random.
+func TestHardNegativeNeighbours(t *testing.T) {
+	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria"}, []string{
+		"Climate of Aland: cold winters, wet summers.", "Exports of Aland: timber, fish, tin.",
+		"Exports of Borduria: fish, tin, copper.", "Climate of Borduria: dry winters, wet summers.",
+	})
+	got, err := HardNegativeNeighbours(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int64{{3}, {2}, {1}, {0}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("look-alikes %v, want %v (same field, other title)", got, want)
+	}
+
+	_, fb := smallFactbook(t, 40) // four countries, ten sections each.
+	nb, err := HardNegativeNeighbours(fb, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := func(id int64) string { return fb.Blocks[id].DocID[strings.Index(fb.Blocks[id].DocID, "/"):] }
+	same, with := 0, 0
+	for i, ids := range nb {
+		for _, id := range ids {
+			if id == int64(i) || fb.Blocks[id].Title == fb.Blocks[i].Title {
+				t.Fatalf("block %d (%s) has look-alike %d of the same title", i, fb.Blocks[i].Title, id)
+			}
+		}
+		if len(ids) > 0 {
+			with++
+			if section(ids[0]) == section(int64(i)) {
+				same++
+			}
+		}
+	}
+	t.Logf("%d of %d Factbook blocks have look-alikes; the first is the same section for %d", with, fb.Len(), same)
+	if with < fb.Len()*9/10 || same < with*8/10 {
+		t.Errorf("%d of %d blocks have look-alikes, %d of them of the same section: want ≥ 90%% and ≥ 80%%", with, fb.Len(), same)
 	}
 }

@@ -1,7 +1,10 @@
 package realm
 
 import (
+	"context"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
@@ -9,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
+	"github.com/realm-go/realm/data/examples"
 	"github.com/realm-go/realm/layers/backend"
 )
 
@@ -68,5 +72,54 @@ func TestICTLearns(t *testing.T) {
 	t.Logf("ICT in-batch accuracy %.3f → %.3f (chance %.3f)", accFirst, accLast, 1.0/B)
 	if !(accLast > 0.5 && accLast > accFirst+0.2) {
 		t.Errorf("ICT accuracy %.3f → %.3f: the retriever did not learn to find the query's block", accFirst, accLast)
+	}
+}
+
+// TestWithLookAlikes checks how a hard-negative ICT batch is filled: each seed brings its first
+// look-alike not yet in the batch, and a seed without one brings another block, never a repeat.
+func TestWithLookAlikes(t *testing.T) {
+	exs := make([]examples.ICT, 6)
+	for i := range exs {
+		exs[i].BlockID = int64(10 + i)
+	}
+	neighbours := make([][]int64, 16)
+	neighbours[10] = []int64{11}
+	neighbours[12] = []int64{10, 13} // 10 is a seed already: 13 comes instead.
+	neighbours[14] = []int64{99}     // no example for block 99: a fill-in.
+	batch := withLookAlikes([]examples.ICT{exs[0], exs[2], exs[4]}, exs, exs, neighbours, 5)
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, ex := range batch {
+		ids = append(ids, ex.BlockID)
+		if seen[ex.BlockID] {
+			t.Errorf("block %d twice in the batch %v", ex.BlockID, ids)
+		}
+		seen[ex.BlockID] = true
+	}
+	if len(ids) != 6 || ids[3] != 11 || ids[4] != 13 {
+		t.Errorf("batch %v, want seeds 10 12 14, then 11, 13 and a fill-in", ids)
+	}
+}
+
+// TestTrainICTHardNegatives runs ICT with look-alike negatives on a few Factbook countries, and
+// refuses an odd batch (the blocks come in pairs).
+func TestTrainICTHardNegatives(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg, c := smallFactbook(t, 30)
+	be := backend.MustNew()
+	h := &History{}
+	run := RunConfig{Steps: 3, BatchSize: 6, LR: 1e-3, Seed: 1}
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, h, ICTOptions{HardNegatives: true}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := h.Records(); len(recs) != run.Steps || math.IsNaN(recs[len(recs)-1].Metrics["loss"]) {
+		t.Errorf("history %+v", recs)
+	}
+	run.BatchSize = 5
+	err := TrainICT(context.Background(), be, newStore(), cfg, c, run, &History{}, ICTOptions{HardNegatives: true})
+	if err == nil || !strings.Contains(err.Error(), "must be even") {
+		t.Errorf("odd batch: err = %v, want one saying the batch size must be even", err)
 	}
 }

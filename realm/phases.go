@@ -1,9 +1,11 @@
 package realm
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -145,36 +147,61 @@ func InitRetrieverFromEncoder(store *model.Store, cfg Config) error {
 	return nil
 }
 
+// ICTOptions are the Inverse Cloze Task's options beyond its RunConfig.
+type ICTOptions struct {
+	// HardNegatives fills half of each batch with look-alikes, as DPR adds BM25 negatives: each
+	// of the first BatchSize/2 blocks brings its nearest block by BM25 (HardNegativeNeighbours)
+	// that has another title. Random in-batch negatives of a corpus of parallel articles (the
+	// Factbook's ten sections, country after country) almost never share the positive's
+	// section, so ICT learns to tell sections apart and hardly learns the subject; a
+	// look-alike from another title differs from the positive mostly by its subject.
+	HardNegatives bool
+}
+
 // TrainICT warm-starts the retriever with the Inverse Cloze Task (ORQA): each batch holds one
 // sentence of each of BatchSize random blocks as queries and the blocks (the sentence removed 90%
-// of the time) as candidates; the other blocks of the batch are the negatives.
-func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History) error {
+// of the time) as candidates; the other blocks of the batch are the negatives (half of them
+// look-alikes with opts.HardNegatives).
+func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History, opts ICTOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if opts.HardNegatives && run.BatchSize%2 != 0 {
+		return fmt.Errorf("realm: ict: hard negatives pair the blocks of a batch, so the batch size must be even, got %d", run.BatchSize)
+	}
+	var neighbours [][]int64
+	if opts.HardNegatives {
+		var err error
+		if neighbours, err = HardNegativeNeighbours(c, hardNegativeCandidates); err != nil {
+			return err
+		}
+	}
 	Q, D := cfg.QueryLen, cfg.DocLen
 	var mu sync.Mutex
-	epochs := map[int][]examples.ICT{}
-	epochExamples := func(e int) ([]examples.ICT, error) {
+	// An epoch's examples in training order, and in block order for finding look-alikes.
+	type epoch struct{ exs, byBlock []examples.ICT }
+	epochs := map[int]epoch{}
+	epochExamples := func(e int) (epoch, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if exs, ok := epochs[e]; ok {
-			return exs, nil
+		if ep, ok := epochs[e]; ok {
+			return ep, nil
 		}
 		var exs []examples.ICT
 		for ex, err := range examples.ICTExamples(c.Tok, blocksSeq(c), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, Seed: run.Seed + uint64(e)}) {
 			if err != nil {
-				return nil, err
+				return epoch{}, err
 			}
 			exs = append(exs, ex)
 		}
 		if len(exs) < run.BatchSize {
-			return nil, fmt.Errorf("realm: ict: only %d blocks have two sentences or more, fewer than a batch of %d", len(exs), run.BatchSize)
+			return epoch{}, fmt.Errorf("realm: ict: only %d blocks have two sentences or more, fewer than a batch of %d", len(exs), run.BatchSize)
 		}
-		rand.New(rand.NewPCG(run.Seed, uint64(e)+7)).Shuffle(len(exs), func(i, j int) { exs[i], exs[j] = exs[j], exs[i] })
+		ep := epoch{byBlock: exs, exs: slices.Clone(exs)}
+		rand.New(rand.NewPCG(run.Seed, uint64(e)+7)).Shuffle(len(exs), func(i, j int) { ep.exs[i], ep.exs[j] = ep.exs[j], ep.exs[i] })
 		clear(epochs) // keep one epoch in memory.
-		epochs[e] = exs
-		return exs, nil
+		epochs[e] = ep
+		return ep, nil
 	}
 	p := &phase{task: "ict", run: run, backend: backend, store: store, config: cfg, history: h,
 		metricNames: []string{"accuracy"},
@@ -185,20 +212,28 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 		},
 		batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := run.BatchSize
+			seeds := B // blocks drawn from the epoch's order per batch.
+			if opts.HardNegatives {
+				seeds = B / 2
+			}
 			first, err := epochExamples(0)
 			if err != nil {
 				return nil, err
 			}
-			perEpoch := int64(len(first) / B)
-			exs, err := epochExamples(int(step / perEpoch))
+			perEpoch := int64(len(first.exs) / seeds)
+			ep, err := epochExamples(int(step / perEpoch))
 			if err != nil {
 				return nil, err
 			}
-			off := int(step%perEpoch) * B
+			off := int(step%perEpoch) * seeds
+			batch := ep.exs[off : off+seeds]
+			if opts.HardNegatives {
+				batch = withLookAlikes(batch, ep.exs, ep.byBlock, neighbours, step)
+			}
 			qIDs, qTypes, qMask := make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
 			dIDs, dTypes, dMask := make([]int32, B*D), make([]int32, B*D), make([]bool, B*D)
 			for b := range B {
-				ex := exs[off+b]
+				ex := batch[b]
 				q := c.Tok.PadTo(ex.Query, Q)
 				d := c.Tok.PadTo(ex.Context, D)
 				copy(qIDs[b*Q:], q.IDs)
@@ -216,4 +251,39 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 		},
 	}
 	return p.execute(ctx)
+}
+
+// hardNegativeCandidates is how many look-alikes of each block TrainICT keeps, best first: the
+// first one not already in the batch joins it.
+const hardNegativeCandidates = 8
+
+// withLookAlikes returns seeds followed, for each seed, by the ICT example whose block is the
+// first of the seed block's look-alikes (neighbours[blockID]) not in the batch yet; where none
+// qualifies, an example of exs (the epoch, in training order) chosen from step's position keeps
+// the batch full. byBlock holds the same examples sorted by block, at most one per block (as
+// ICTExamples makes them).
+func withLookAlikes(seeds, exs, byBlock []examples.ICT, neighbours [][]int64, step int64) []examples.ICT {
+	batch := append(make([]examples.ICT, 0, 2*len(seeds)), seeds...)
+	in := make(map[int64]bool, 2*len(seeds))
+	for _, ex := range seeds {
+		in[ex.BlockID] = true
+	}
+	for i, ex := range seeds {
+		var pick *examples.ICT
+		for _, id := range neighbours[ex.BlockID] {
+			if j, ok := slices.BinarySearchFunc(byBlock, id, func(e examples.ICT, id int64) int { return cmp.Compare(e.BlockID, id) }); ok && !in[id] {
+				pick = &byBlock[j]
+				break
+			}
+		}
+		start := step*int64(len(seeds)) + int64(i)*131
+		for k := int64(0); pick == nil; k++ { // deterministic fill: walk exs from a step-dependent start.
+			if j := int((start + k) % int64(len(exs))); !in[exs[j].BlockID] {
+				pick = &exs[j]
+			}
+		}
+		in[pick.BlockID] = true
+		batch = append(batch, *pick)
+	}
+	return batch
 }

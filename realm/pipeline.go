@@ -42,6 +42,11 @@ type PipelineConfig struct {
 	// when its Steps is 0).
 	MLM, ICT RunConfig
 	REALM    PretrainConfig
+	// ICTOptions configures the ICT phase beyond its RunConfig (hard negatives).
+	ICTOptions ICTOptions
+	// SalientKinds are the span kinds REALM pre-training masks (the zero value: all of them —
+	// entities, dates and quantities; see spans.RuleTagger.Kinds).
+	SalientKinds spans.Kinds
 	// Seed initialises the variables.
 	Seed int64
 	// Log receives one line per milestone (nil: silent).
@@ -135,7 +140,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 		run := pc.ICT
 		run.Dir = phaseDir("ict")
 		logf("phase 2/3: ICT warm start of the retriever, %d steps", run.Steps)
-		if err := TrainICT(ctx, backend, res.Store, res.Config, c, run, res.ICT); err != nil {
+		if err := TrainICT(ctx, backend, res.Store, res.Config, c, run, res.ICT, pc.ICTOptions); err != nil {
 			return nil, err
 		}
 	}
@@ -148,14 +153,18 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	}
 	run := pc.REALM
 	run.Dir = phaseDir("realm")
-	p, err := NewPretrainer(backend, res.Store, res.Config, c, spans.RuleTagger{Gazetteer: g}, run)
+	p, err := NewPretrainer(backend, res.Store, res.Config, c, spans.RuleTagger{Gazetteer: g, Kinds: pc.SalientKinds}, run)
 	if err != nil {
 		return nil, err
 	}
 	res.Pretrainer = p
 	ms := p.MaskStats
-	logf("phase 3/3: REALM pre-training, %d steps, refresh every %d; %d training / %d held-out sentences, %.1f%% salient-span masked (%.1f%% random-word fallback)",
-		run.Steps, run.RefreshEvery, len(p.Train), len(p.Eval), 100*float64(ms.Salient)/float64(max(ms.Sentences, 1)), 100*ms.FallbackRate())
+	kinds := pc.SalientKinds
+	if kinds == 0 {
+		kinds = spans.AllKinds
+	}
+	logf("phase 3/3: REALM pre-training, %d steps, refresh every %d; %d training / %d held-out sentences, %.1f%% salient-span masked (%v; %.1f%% random-word fallback)",
+		run.Steps, run.RefreshEvery, len(p.Train), len(p.Eval), 100*float64(ms.Salient)/float64(max(ms.Sentences, 1)), kinds, 100*ms.FallbackRate())
 	if err := p.BuildIndex(ctx); err != nil {
 		p.Close()
 		return nil, err

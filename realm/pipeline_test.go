@@ -60,7 +60,7 @@ func TestResumeAfterKill(t *testing.T) {
 
 	full := &History{}
 	run.Dir = filepath.Join(t.TempDir(), "full")
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, full); err != nil {
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, full, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -70,7 +70,7 @@ func TestResumeAfterKill(t *testing.T) {
 	store := newStore()
 	done := make(chan error)
 	go func() {
-		done <- TrainICT(ctx, be, store, cfg, c, run, killed)
+		done <- TrainICT(ctx, be, store, cfg, c, run, killed, ICTOptions{})
 	}()
 	for { // "kill" right after step 4, i.e. after the step-3 checkpoint and before the next one.
 		if r, ok := killed.Last(); ok && r.Step >= 4 {
@@ -82,7 +82,7 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatalf("killed run returned %v, want context.Canceled", err)
 	}
 	resumed := &History{}
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, resumed); err != nil {
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, resumed, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	recs := resumed.Records()
@@ -98,7 +98,7 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	// Running again is a no-op: the phase is complete.
 	again := &History{}
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, again); err != nil || len(again.Records()) != 0 {
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, again, ICTOptions{}); err != nil || len(again.Records()) != 0 {
 		t.Errorf("re-running a finished phase: err %v, %d steps", err, len(again.Records()))
 	}
 }
@@ -162,7 +162,7 @@ func TestPretrainPipeline(t *testing.T) {
 	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "ict"), Steps: 4, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "ict"), Steps: 4, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ictSnap, err := TakeSnapshot(store)
@@ -212,6 +212,9 @@ func TestPretrainPipeline(t *testing.T) {
 	for _, r := range recs {
 		if math.IsNaN(r.Metrics["loss"]) || math.IsNaN(r.Metrics["utility"]) {
 			t.Fatalf("step %d metrics %v", r.Step, r.Metrics)
+		}
+		if pNull, pMax := r.Metrics["p_null"], r.Metrics["p_max"]; !(pNull > 0 && pNull <= pMax && pMax <= 1) {
+			t.Errorf("step %d: p(∅|x) %v, max_z p(z|x) %v: want 0 < p_null ≤ p_max ≤ 1", r.Step, pNull, pMax)
 		}
 		// The accuracies are measured every MetricsEvery = 4 steps and at the last step only.
 		accR, okR := r.Metrics["acc_retrieval"]

@@ -325,13 +325,18 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 	ord := &order{n: len(p.Train), seed: p.Run.Seed}
 	acc := &accuracySampler{p: p, every: int64(p.Run.MetricsEvery), logEvery: int64(p.Run.LogEvery), last: int64(p.Run.Steps)}
 	ph := &phase{task: "realm", run: p.Run.RunConfig, backend: p.Backend, store: p.Store, config: cfg, history: p.History,
-		metricNames: []string{"utility"},
+		// p_null is the mean p(∅|x) and p_max the mean max_z p(z|x): how much of the retrieval
+		// distribution the null document takes, and how peaked it is (the retriever's gradient
+		// p(z|x)·r(z) reaches a candidate only in proportion to its probability).
+		metricNames: []string{"utility", "p_null", "p_max"},
 		modelFn: func(scope *model.Scope, in []*Node) []*Node {
 			b := BatchFromNodes(in)
 			b.RetrieverGate = in[len(in)-1]
 			o := cfg.Forward(scope, b)
 			train.AddMainLoss(o.Loss)
-			return []*Node{ReduceAllMean(o.Utility)}
+			pz := StopGradient(Exp(o.LogPz)) // [B, K], candidate 0 is ∅.
+			pNull := ReduceAllMean(SliceAxis(pz, 1, AxisRange(0, 1)))
+			return []*Node{ReduceAllMean(o.Utility), pNull, ReduceAllMean(ReduceMax(pz, -1))}
 		},
 		batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := p.Run.BatchSize

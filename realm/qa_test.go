@@ -133,7 +133,7 @@ func TestQAEndToEnd(t *testing.T) {
 		t.Fatal("the reader was not initialised from the encoder")
 	}
 	// ORQA's ICT-only retriever (REALM's differs only by its pre-training: same code path).
-	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Steps: 2, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Steps: 2, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	q, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, RetrieverICT, BM25Params{})

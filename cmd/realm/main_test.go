@@ -22,6 +22,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{runPretrain, []string{"-k", "1"}, "-k must be ≥ 2"},
 		{runPretrain, []string{"-steps", "0"}, "-steps is out of range"},
 		{runPretrain, []string{"-held-out", "1"}, "-held-out must be in [0, 1)"},
+		{runPretrain, []string{"-salient", "entity,person"}, `-salient: spans: unknown span kind "person"`},
 		{runPretrain, []string{"-corpus", "/no/such/file.jsonl"}, "-corpus"},
 		{runPretrain, []string{"-bert", "/no/such/dir"}, "not a Hugging Face BERT directory"},
 		{runPretrain, []string{"extra"}, "unexpected argument"},
@@ -58,7 +59,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"-dir", dir, "-docs", "60", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
 		"-qa-steps", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
-		"-ict-batch", "4", "-mlm-batch", "2", "-progress=false"}
+		"-ict-batch", "4", "-mlm-batch", "2", "-salient", "entity", "-progress=false"}
 	stdout := os.Stdout
 	r, w, _ := os.Pipe()
 	os.Stdout = w
@@ -98,8 +99,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("re-evaluation: BM25 recall %v (first %v); %d + %d sentences with the country named / not named, %d in all",
 			again.RecallBM25, first.RecallBM25, again.SubjectNamed.Sentences, again.SubjectUnnamed.Sentences, again.Sentences)
 	}
+	if first.SalientKinds != "entity" {
+		t.Errorf("eval.json records salient kinds %q, want entity", first.SalientKinds)
+	}
 	text := out.String()
-	for _, want := range []string{"masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
+	for _, want := range []string{"salient-span masked (entity;", "masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 )
@@ -27,7 +28,8 @@ type pipelineFlags struct {
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
 	retrieverWarmup                                int
-	progress                                       bool
+	salient                                        string
+	progress, ictHard                              bool
 	timeout                                        time.Duration
 }
 
@@ -51,10 +53,12 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.Float64Var(&f.realmLR, "lr", d.realmLR, "peak learning rate of REALM pre-training")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the data order, masking and initialisation")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", d.checkpointEvery, "steps between checkpoints (0: end of each phase only)")
+	fs.BoolVar(&f.ictHard, "ict-hard-negatives", false, "fill half of each ICT batch with look-alike blocks of other titles (nearest by BM25), as DPR's hard negatives")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
 	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
 	fs.IntVar(&f.retrieverWarmup, "retriever-warmup", d.retrieverWarmup, "first REALM steps in which the retriever is frozen while the encoder (and a fresh MLM head) learns to read documents")
 	fs.Float64Var(&f.heldOut, "held-out", d.heldOut, "fraction of the sentences kept out of REALM pre-training for evaluation (chosen by a hash of block and sentence)")
+	fs.StringVar(&f.salient, "salient", d.salient, "salient span kinds REALM pre-training masks: all, or a comma-separated list of entity, date, quantity")
 	fs.DurationVar(&f.timeout, "timeout", d.timeout, "give up (with a goroutine dump) after this long; 0: never")
 }
 
@@ -68,6 +72,12 @@ func (f *pipelineFlags) validate() error {
 	}
 	if !(f.heldOut >= 0 && f.heldOut < 1) {
 		return fmt.Errorf("-held-out must be in [0, 1), got %v", f.heldOut)
+	}
+	if _, err := spans.ParseKinds(f.salient); err != nil {
+		return fmt.Errorf("-salient: %w", err)
+	}
+	if f.ictHard && f.ictBatch%2 != 0 {
+		return fmt.Errorf("-ict-hard-negatives pairs the blocks of a batch: -ict-batch must be even, got %d", f.ictBatch)
 	}
 	if f.topK < 2 {
 		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
@@ -95,6 +105,8 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
+	pc.SalientKinds, _ = spans.ParseKinds(f.salient) // checked by validate
+	pc.ICTOptions.HardNegatives = f.ictHard
 	if f.corpusPath != "" {
 		path := f.corpusPath
 		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.OpenJSONL(path, corpus.ReadOptions{}) }
@@ -105,7 +117,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 // pretrainDefaults are sized for the embedded Factbook on a 2-core machine.
 var pretrainDefaults = pipelineFlags{dir: "out/pretrain", mlmSteps: 2000, ictSteps: 1000, realmSteps: 1000, refresh: 100,
 	batch: 8, ictBatch: 32, mlmBatch: 16, queryLen: 64, docLen: 128, topK: 8, mlmLR: 5e-4, ictLR: 1e-4, realmLR: 3e-5,
-	checkpointEvery: 200, evalSentences: 1000, heldOut: 0.02, timeout: 0}
+	checkpointEvery: 200, evalSentences: 1000, heldOut: 0.02, salient: "all", timeout: 0}
 
 func runPretrain(ctx context.Context, args []string) error {
 	fs := newFlags("pretrain", "Pre-trains REALM on a corpus (default: the embedded Factbook): the encoder by masked-LM from scratch\n"+
@@ -147,6 +159,7 @@ type evaluation struct {
 	// name was the masked span).
 	SubjectNamed   recallRow `json:"same_country_recall_subject_named"`
 	SubjectUnnamed recallRow `json:"same_country_recall_subject_not_named"`
+	SalientKinds   string    `json:"salient_kinds"`
 	TopK           int       `json:"k_retrieved"`
 	Refreshes      uint64    `json:"index_refreshes"`
 	MeanOverlap    float64   `json:"mean_stale_fresh_overlap"`
@@ -209,6 +222,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	fmt.Fprintf(out, "evaluating on %d held-out sentences…\n", len(held))
 	var ev evaluation
 	ev.Sentences, ev.TopK, ev.Configuration = len(held), res.Config.TopK-1, res.Config
+	ev.SalientKinds = f.salient
 	if ev.AccRetrieval, ev.AccNull, ev.Utility, err = p.EvaluateLM(ctx, held); err != nil {
 		return nil, err
 	}

@@ -212,3 +212,52 @@ func TestPieceRange(t *testing.T) {
 		t.Errorf("PieceRange inside a word covers %q", got)
 	}
 }
+
+func TestRuleTaggerKinds(t *testing.T) {
+	g := NewGazetteer("France")
+	text := "Population of France: 66,836,154 (July 2016 est.); 1990 people voted."
+	all := tagged(text, RuleTagger{Gazetteer: g}.Tag(text))
+	want := map[string]Kind{"France": Entity, "66,836,154": Quantity, "July 2016": Date, "1990 people": Quantity}
+	for span, k := range want {
+		if all[span] != k {
+			t.Errorf("all kinds: %q tagged %v, want %v (got %v)", span, all[span], k, all)
+		}
+	}
+	if len(all) != len(want) {
+		t.Errorf("all kinds: got %v, want %v", all, want)
+	}
+	ents := tagged(text, RuleTagger{Gazetteer: g, Kinds: KindsOf(Entity)}.Tag(text))
+	if len(ents) != 1 || ents["France"] != Entity {
+		t.Errorf("entities only: got %v, want France alone", ents)
+	}
+	// "1990 people" (a quantity) hides the year 1990 when every kind is tagged; without
+	// quantities the year must come back.
+	dates := tagged(text, RuleTagger{Gazetteer: g, Kinds: KindsOf(Date)}.Tag(text))
+	if len(dates) != 2 || dates["July 2016"] != Date || dates["1990"] != Date {
+		t.Errorf("dates only: got %v, want July 2016 and 1990", dates)
+	}
+}
+
+func TestParseKinds(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want Kinds
+	}{{"all", AllKinds}, {"entity", KindsOf(Entity)}, {"entity, date", KindsOf(Entity, Date)}, {"dates,quantities,entities", AllKinds}} {
+		got, err := ParseKinds(c.text)
+		if err != nil || got != c.want {
+			t.Errorf("ParseKinds(%q) = %v, %v; want %v", c.text, got, err, c.want)
+			continue
+		}
+		b, _ := got.MarshalText()
+		var back Kinds
+		if err := back.UnmarshalText(b); err != nil || back != got {
+			t.Errorf("%v: text %q reads back as %v, %v", got, b, back, err)
+		}
+	}
+	if _, err := ParseKinds("entity,person"); err == nil || !strings.Contains(err.Error(), `"person"`) {
+		t.Errorf(`ParseKinds("entity,person"): error %v, want one naming "person"`, err)
+	}
+	if _, err := ParseKinds(""); err == nil {
+		t.Error(`ParseKinds(""): no error`)
+	}
+}
