@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/realm-go/realm/mips"
@@ -181,22 +183,30 @@ func HardNegativeNeighbours(c *Corpus, k int) ([][]int64, error) {
 	}
 	common := max(8, len(m.docLen)/20)
 	out := make([][]int64, c.Len())
-	var query []string
-	for i, b := range c.Blocks {
-		query = query[:0]
-		for _, w := range BM25Words(b.Body) {
-			if len(m.postings[w]) <= common {
-				query = append(query, w)
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers { // Search is safe for concurrent calls; each worker takes every workers-th block.
+		wg.Go(func() {
+			var query []string
+			for i := w; i < c.Len(); i += workers {
+				b := c.Blocks[i]
+				query = query[:0]
+				for _, t := range BM25Words(b.Body) {
+					if len(m.postings[t]) <= common {
+						query = append(query, t)
+					}
+				}
+				for _, r := range m.Search(strings.Join(query, " "), 4*k+8) {
+					if len(out[i]) == k {
+						break
+					}
+					if r.Score > 0 && c.Blocks[r.ID].Title != b.Title {
+						out[i] = append(out[i], r.ID)
+					}
+				}
 			}
-		}
-		for _, r := range m.Search(strings.Join(query, " "), 4*k+8) {
-			if len(out[i]) == k {
-				break
-			}
-			if r.Score > 0 && c.Blocks[r.ID].Title != b.Title {
-				out[i] = append(out[i], r.ID)
-			}
-		}
+		})
 	}
+	wg.Wait()
 	return out, nil
 }

@@ -159,12 +159,8 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	}
 	res.Pretrainer = p
 	ms := p.MaskStats
-	kinds := pc.SalientKinds
-	if kinds == 0 {
-		kinds = spans.AllKinds
-	}
 	logf("phase 3/3: REALM pre-training, %d steps, refresh every %d; %d training / %d held-out sentences, %.1f%% salient-span masked (%v; %.1f%% random-word fallback)",
-		run.Steps, run.RefreshEvery, len(p.Train), len(p.Eval), 100*float64(ms.Salient)/float64(max(ms.Sentences, 1)), kinds, 100*ms.FallbackRate())
+		run.Steps, run.RefreshEvery, len(p.Train), len(p.Eval), 100*float64(ms.Salient)/float64(max(ms.Sentences, 1)), pc.SalientKinds, 100*ms.FallbackRate())
 	if err := p.BuildIndex(ctx); err != nil {
 		p.Close()
 		return nil, err

@@ -222,7 +222,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	fmt.Fprintf(out, "evaluating on %d held-out sentences…\n", len(held))
 	var ev evaluation
 	ev.Sentences, ev.TopK, ev.Configuration = len(held), res.Config.TopK-1, res.Config
-	ev.SalientKinds = f.salient
+	ev.SalientKinds = pc.SalientKinds.String()
 	if ev.AccRetrieval, ev.AccNull, ev.Utility, err = p.EvaluateLM(ctx, held); err != nil {
 		return nil, err
 	}

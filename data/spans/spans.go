@@ -60,9 +60,10 @@ func KindsOf(ks ...Kind) Kinds {
 // Has tells whether k is in the set.
 func (s Kinds) Has(k Kind) bool { return s&(1<<k) != 0 }
 
-// String lists the kinds, comma-separated ("entity,date"), or "all".
+// String lists the kinds, comma-separated ("entity,date"), or "all" (also for the zero value,
+// which RuleTagger reads as every kind).
 func (s Kinds) String() string {
-	if s == AllKinds {
+	if s == AllKinds || s == 0 {
 		return "all"
 	}
 	var names []string

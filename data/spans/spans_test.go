@@ -261,3 +261,11 @@ func TestParseKinds(t *testing.T) {
 		t.Error(`ParseKinds(""): no error`)
 	}
 }
+
+func TestKindsString(t *testing.T) {
+	for k, want := range map[Kinds]string{0: "all", AllKinds: "all", KindsOf(Entity): "entity", KindsOf(Date, Entity): "entity,date"} {
+		if got := k.String(); got != want {
+			t.Errorf("Kinds(%#b).String() = %q, want %q", uint8(k), got, want)
+		}
+	}
+}
