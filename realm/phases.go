@@ -158,6 +158,14 @@ type ICTOptions struct {
 	HardNegatives bool
 }
 
+// check tells whether the options suit run.
+func (o ICTOptions) check(run RunConfig) error {
+	if o.HardNegatives && run.BatchSize%2 != 0 {
+		return fmt.Errorf("realm: ict: hard negatives pair the blocks of a batch, so the batch size must be even, got %d", run.BatchSize)
+	}
+	return nil
+}
+
 // TrainICT warm-starts the retriever with the Inverse Cloze Task (ORQA): each batch holds one
 // sentence of each of BatchSize random blocks as queries and the blocks (the sentence removed 90%
 // of the time) as candidates; the other blocks of the batch are the negatives (half of them
@@ -166,8 +174,8 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if opts.HardNegatives && run.BatchSize%2 != 0 {
-		return fmt.Errorf("realm: ict: hard negatives pair the blocks of a batch, so the batch size must be even, got %d", run.BatchSize)
+	if err := opts.check(run); err != nil {
+		return err
 	}
 	var neighbours [][]int64
 	if opts.HardNegatives {

@@ -69,6 +69,9 @@ type PipelineResult struct {
 // retriever initialisation → ICT warm start → REALM pre-training with asynchronous refresh.
 // The caller must Close the result's Pretrainer.
 func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig) (*PipelineResult, error) {
+	if err := pc.ICTOptions.check(pc.ICT); err != nil { // before the phases ahead of ICT run.
+		return nil, err
+	}
 	logf := func(format string, args ...any) {
 		if pc.Log != nil {
 			fmt.Fprintf(pc.Log, format+"\n", args...)

@@ -23,6 +23,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{runPretrain, []string{"-steps", "0"}, "-steps is out of range"},
 		{runPretrain, []string{"-held-out", "1"}, "-held-out must be in [0, 1)"},
 		{runPretrain, []string{"-salient", "entity,person"}, `-salient: spans: unknown span kind "person"`},
+		{runPretrain, []string{"-ict-hard-negatives", "-ict-batch", "5", "-dir", ""}, "batch size must be even, got 5"},
 		{runPretrain, []string{"-corpus", "/no/such/file.jsonl"}, "-corpus"},
 		{runPretrain, []string{"-bert", "/no/such/dir"}, "not a Hugging Face BERT directory"},
 		{runPretrain, []string{"extra"}, "unexpected argument"},

@@ -76,9 +76,6 @@ func (f *pipelineFlags) validate() error {
 	if _, err := spans.ParseKinds(f.salient); err != nil {
 		return fmt.Errorf("-salient: %w", err)
 	}
-	if f.ictHard && f.ictBatch%2 != 0 {
-		return fmt.Errorf("-ict-hard-negatives pairs the blocks of a batch: -ict-batch must be even, got %d", f.ictBatch)
-	}
 	if f.topK < 2 {
 		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
 	}
