@@ -186,7 +186,8 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 	}
 	Q, D := cfg.QueryLen, cfg.DocLen
 	var mu sync.Mutex
-	// An epoch's examples in training order, and in block order for finding look-alikes.
+	// An epoch's examples in training order, and (with hard negatives only) in block order for
+	// finding look-alikes.
 	type epoch struct{ exs, byBlock []examples.ICT }
 	epochs := map[int]epoch{}
 	epochExamples := func(e int) (epoch, error) {
@@ -205,8 +206,11 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 		if len(exs) < run.BatchSize {
 			return epoch{}, fmt.Errorf("realm: ict: only %d blocks have two sentences or more, fewer than a batch of %d", len(exs), run.BatchSize)
 		}
-		ep := epoch{byBlock: exs, exs: slices.Clone(exs)}
-		rand.New(rand.NewPCG(run.Seed, uint64(e)+7)).Shuffle(len(exs), func(i, j int) { ep.exs[i], ep.exs[j] = ep.exs[j], ep.exs[i] })
+		ep := epoch{exs: exs}
+		if opts.HardNegatives {
+			ep.byBlock = slices.Clone(exs)
+		}
+		rand.New(rand.NewPCG(run.Seed, uint64(e)+7)).Shuffle(len(exs), func(i, j int) { exs[i], exs[j] = exs[j], exs[i] })
 		clear(epochs) // keep one epoch in memory.
 		epochs[e] = ep
 		return ep, nil
