@@ -88,3 +88,58 @@ func TestTitleNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestRecallCompare checks the paired differences against hand-computed values: between two
+// retrievers over the same sentences, and between a retriever and its chance level.
+func TestRecallCompare(t *testing.T) {
+	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+		"River Zorn flows north.", "Zorn fish are caught in spring.",
+		"The capital is Szohod.", "Szohod hosts a palace.",
+		"Lake Vel freezes.", "Vel is deep; Zorn too.",
+	})
+	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	exs := []examples.Pretrain{{BlockID: 0}, {BlockID: 2}, {BlockID: 4}, {BlockID: 1}}
+	a, err := p.SameTitleRecall(exs, [][]int64{{1}, {3}, {5}, {2}}) // hits: 1 1 1 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.SameTitleRecall(exs, [][]int64{{1}, {0}, {0}, {0}}) // hits: 1 0 0 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Compare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d = (0, 1, 1, −1): mean 1/4; the sample variance is computed below.
+	xs := []float64{0, 1, 1, -1}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - 0.25) * (x - 0.25)
+	}
+	wantSE := math.Sqrt(ss / 3 / 4)
+	if d.N != 4 || d.Wins != 2 || d.Losses != 1 || math.Abs(d.Value-0.25) > 1e-12 || math.Abs(d.StdErr-wantSE) > 1e-12 {
+		t.Errorf("Compare = %+v, want value 0.25 ± %.4f, 2 wins, 1 loss", d, wantSE)
+	}
+	if math.Abs(d.Z()-0.25/wantSE) > 1e-12 {
+		t.Errorf("Z = %v", d.Z())
+	}
+	// A retriever compared with itself: no difference, no error.
+	if self, _ := a.Compare(a); self.Value != 0 || self.StdErr != 0 || self.Z() != 0 {
+		t.Errorf("self comparison = %+v", self)
+	}
+	// Over chance: each sentence's chance is 1/5 (one relevant block of 5, one draw).
+	oc, err := a.OverChance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(oc.Value-(0.75-0.2)) > 1e-12 || math.Abs(oc.Value-(a.Value-a.Random)) > 1e-12 || oc.StdErr <= 0 {
+		t.Errorf("OverChance = %+v, want 0.55 = Value − Random", oc)
+	}
+	if _, err := a.Compare(Recall{}); err == nil {
+		t.Error("no error comparing recalls over different sentences")
+	}
+	if _, err := (Recall{Value: 0.5, N: 2}).OverChance(); err == nil {
+		t.Error("no error for a recall without per-sentence hits")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,6 +100,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	if again.RecallBM25 != first.RecallBM25 || again.SubjectNamed.Sentences+again.SubjectUnnamed.Sentences != again.Sentences {
 		t.Errorf("re-evaluation: BM25 recall %v (first %v); %d + %d sentences with the country named / not named, %d in all",
 			again.RecallBM25, first.RecallBM25, again.SubjectNamed.Sentences, again.SubjectUnnamed.Sentences, again.Sentences)
+	}
+	// The paired differences agree with the recalls they compare.
+	pd := first.Paired
+	if math.Abs(pd.SameCountryVsICT.Value-(first.RecallREALM-first.RecallICT)) > 1e-9 ||
+		math.Abs(pd.SameCountryVsRandom.Value-(first.RecallREALM-first.RecallRandom)) > 1e-9 ||
+		math.Abs(pd.AnswerVsICT.Value-(first.AnswerRecallREALM-first.AnswerRecallICT)) > 1e-9 ||
+		float64(pd.SameCountryVsICT.Wins-pd.SameCountryVsICT.Losses) != math.Round(float64(first.Sentences)*(first.RecallREALM-first.RecallICT)) {
+		t.Errorf("paired differences %+v disagree with the recalls REALM %v, ICT %v, random %v", pd, first.RecallREALM, first.RecallICT, first.RecallRandom)
 	}
 	if first.SalientKinds != "entity" {
 		t.Errorf("eval.json records salient kinds %q, want entity", first.SalientKinds)

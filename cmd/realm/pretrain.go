@@ -156,13 +156,17 @@ type evaluation struct {
 	// name was the masked span).
 	SubjectNamed   recallRow `json:"same_country_recall_subject_named"`
 	SubjectUnnamed recallRow `json:"same_country_recall_subject_not_named"`
-	SalientKinds   string    `json:"salient_kinds"`
-	TopK           int       `json:"k_retrieved"`
-	Refreshes      uint64    `json:"index_refreshes"`
-	MeanOverlap    float64   `json:"mean_stale_fresh_overlap"`
-	TrainSeconds   float64   `json:"realm_train_seconds"`
-	StepsPerSec    float64   `json:"realm_steps_per_second"`
-	Configuration  any       `json:"config"`
+	// Paired differences over the same sentences (realm.Recall.Compare and OverChance):
+	// REALM's recall minus ICT-only's and minus chance, with standard errors that leave out the
+	// variance both retrievers share.
+	Paired        pairedRows `json:"paired"`
+	SalientKinds  string     `json:"salient_kinds"`
+	TopK          int        `json:"k_retrieved"`
+	Refreshes     uint64     `json:"index_refreshes"`
+	MeanOverlap   float64    `json:"mean_stale_fresh_overlap"`
+	TrainSeconds  float64    `json:"realm_train_seconds"`
+	StepsPerSec   float64    `json:"realm_steps_per_second"`
+	Configuration any        `json:"config"`
 }
 
 // recallRow is one recall measured for every retriever over a subset of sentences.
@@ -172,6 +176,26 @@ type recallRow struct {
 	ICT       float64 `json:"ict_only"`
 	BM25      float64 `json:"bm25"`
 	Random    float64 `json:"random"`
+}
+
+// pairedRows are REALM's paired differences from ICT-only and from chance.
+type pairedRows struct {
+	SameCountryVsICT    pairedRow `json:"same_country_realm_minus_ict"`
+	SameCountryVsRandom pairedRow `json:"same_country_realm_minus_random"`
+	AnswerVsICT         pairedRow `json:"answer_realm_minus_ict"`
+	AnswerVsRandom      pairedRow `json:"answer_realm_minus_random"`
+}
+
+// pairedRow is a realm.Difference as eval.json records it.
+type pairedRow struct {
+	Value  float64 `json:"difference"`
+	StdErr float64 `json:"std_err"`
+	Wins   int     `json:"only_realm"`
+	Losses int     `json:"only_other"`
+}
+
+func newPairedRow(d realm.Difference) pairedRow {
+	return pairedRow{d.Value, d.StdErr, d.Wins, d.Losses}
 }
 
 // subset returns the items of xs at the indices i where named[i] == want.
@@ -235,6 +259,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	for i, ex := range held {
 		named[i] = p.TitleNamed(ex)
 	}
+	var sameRecalls, ansRecalls []realm.Recall // REALM, ICT-only, BM25
 	for _, r := range []struct {
 		snap                   *realm.Snapshot // nil: BM25
 		same, ans              *float64
@@ -259,6 +284,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 			return nil, err
 		}
 		*r.same, *r.ans = same.Value, ans.Value
+		sameRecalls, ansRecalls = append(sameRecalls, same), append(ansRecalls, ans)
 		ev.RecallRandom, ev.AnswerRecallRandom, ev.AnswerSentences = same.Random, ans.Random, ans.N
 		for _, part := range []struct {
 			named bool
@@ -275,6 +301,21 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 			}
 			*part.value, part.row.Random, part.row.Sentences = rec.Value, rec.Random, rec.N
 		}
+	}
+	for _, c := range []struct {
+		r   []realm.Recall
+		ict *pairedRow
+		rnd *pairedRow
+	}{{sameRecalls, &ev.Paired.SameCountryVsICT, &ev.Paired.SameCountryVsRandom}, {ansRecalls, &ev.Paired.AnswerVsICT, &ev.Paired.AnswerVsRandom}} {
+		vsICT, err := c.r[0].Compare(c.r[1])
+		if err != nil {
+			return nil, err
+		}
+		vsRandom, err := c.r[0].OverChance()
+		if err != nil {
+			return nil, err
+		}
+		*c.ict, *c.rnd = newPairedRow(vsICT), newPairedRow(vsRandom)
 	}
 	ev.Refreshes = p.Refresher.Generation()
 	st := p.Staleness()
@@ -339,6 +380,21 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	}
 	fmt.Fprintf(w, "masked-span recall@%d (%d salient)\tREALM %.3f ± %.3f, ICT-only %.3f ± %.3f, BM25 %.3f, random %.3f\n", ev.TopK, ev.AnswerSentences,
 		ev.AnswerRecallREALM, se(ev.AnswerRecallREALM, ev.AnswerSentences), ev.AnswerRecallICT, se(ev.AnswerRecallICT, ev.AnswerSentences), ev.AnswerRecallBM25, ev.AnswerRecallRandom)
+	for _, d := range []struct {
+		what string
+		row  pairedRow
+	}{
+		{"same-country, REALM − ICT-only (paired)", ev.Paired.SameCountryVsICT},
+		{"same-country, REALM − random (paired)", ev.Paired.SameCountryVsRandom},
+		{"masked-span, REALM − ICT-only (paired)", ev.Paired.AnswerVsICT},
+		{"masked-span, REALM − random (paired)", ev.Paired.AnswerVsRandom},
+	} {
+		fmt.Fprintf(w, "%s\t%+.3f ± %.3f", d.what, d.row.Value, d.row.StdErr)
+		if d.row.Wins+d.row.Losses > 0 {
+			fmt.Fprintf(w, " (only REALM %d, only ICT %d)", d.row.Wins, d.row.Losses)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "index refreshes / mean stale-fresh overlap\t%d / %.3f\n", ev.Refreshes, ev.MeanOverlap)
 	fmt.Fprintf(w, "REALM steps per second\t%.2f\n", ev.StepsPerSec)
 	w.Flush()
