@@ -7,15 +7,23 @@ import (
 	"github.com/realm-go/realm/data/examples"
 )
 
-// TestRecalls checks same-title and answer recall, and their exact chance levels, on
-// hand-made retrieved lists over a 6-block corpus of 3 titles.
-func TestRecalls(t *testing.T) {
+// recallPretrainer is a Pretrainer over a 6-block corpus of 3 titles, two blocks each, for the
+// recall tests.
+func recallPretrainer(t *testing.T) *Pretrainer {
+	t.Helper()
 	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
 		"River Zorn flows north.", "Zorn fish are caught in spring.",
 		"The capital is Szohod.", "Szohod hosts a palace.",
 		"Lake Vel freezes.", "Vel is deep; Zorn too.",
 	})
-	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	return &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+}
+
+// TestRecalls checks same-title and answer recall, and their exact chance levels, on
+// hand-made retrieved lists over a 6-block corpus of 3 titles.
+func TestRecalls(t *testing.T) {
+	p := recallPretrainer(t)
+	c := p.Corpus
 	pieces := func(text string) []int32 {
 		var ids []int32
 		for _, w := range c.Tok.Tokenize(text) {
