@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/realm-go/realm/data/spans"
 	"os"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // demoDefaults run the whole pipeline in minutes on two cores: short phases, small batches.
 var demoDefaults = pipelineFlags{dir: "out/demo", maxDocs: 300, mlmSteps: 300, ictSteps: 200, realmSteps: 100, refresh: 25,
 	batch: 4, ictBatch: 16, mlmBatch: 8, queryLen: 48, docLen: 96, topK: 5, mlmLR: 1e-3, ictLR: 2e-4, realmLR: 2e-4,
-	checkpointEvery: 0, evalSentences: 200, heldOut: 0.02, salient: "all", timeout: 60 * time.Minute}
+	checkpointEvery: 0, evalSentences: 200, heldOut: 0.02, salient: spans.AllKinds, timeout: 60 * time.Minute}
 
 func runDemo(ctx context.Context, args []string) error {
 	fs := newFlags("demo", "Runs REALM end to end on the embedded CIA World Factbook, from scratch: masked-LM pre-training\n"+

@@ -28,7 +28,7 @@ type pipelineFlags struct {
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
 	retrieverWarmup                                int
-	salient                                        string
+	salient                                        spans.Kinds
 	progress, ictHard                              bool
 	timeout                                        time.Duration
 }
@@ -58,7 +58,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
 	fs.IntVar(&f.retrieverWarmup, "retriever-warmup", d.retrieverWarmup, "first REALM steps in which the retriever is frozen while the encoder (and a fresh MLM head) learns to read documents")
 	fs.Float64Var(&f.heldOut, "held-out", d.heldOut, "fraction of the sentences kept out of REALM pre-training for evaluation (chosen by a hash of block and sentence)")
-	fs.StringVar(&f.salient, "salient", d.salient, "salient span kinds REALM pre-training masks: all, or a comma-separated list of entity, date, quantity")
+	fs.TextVar(&f.salient, "salient", d.salient, "salient span kinds REALM pre-training masks: all, or a comma-separated list of entity, date, quantity")
 	fs.DurationVar(&f.timeout, "timeout", d.timeout, "give up (with a goroutine dump) after this long; 0: never")
 }
 
@@ -72,9 +72,6 @@ func (f *pipelineFlags) validate() error {
 	}
 	if !(f.heldOut >= 0 && f.heldOut < 1) {
 		return fmt.Errorf("-held-out must be in [0, 1), got %v", f.heldOut)
-	}
-	if _, err := spans.ParseKinds(f.salient); err != nil {
-		return fmt.Errorf("-salient: %w", err)
 	}
 	if f.topK < 2 {
 		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
@@ -102,7 +99,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
-	pc.SalientKinds, _ = spans.ParseKinds(f.salient) // checked by validate
+	pc.SalientKinds = f.salient
 	pc.ICTOptions.HardNegatives = f.ictHard
 	if f.corpusPath != "" {
 		path := f.corpusPath
@@ -114,7 +111,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 // pretrainDefaults are sized for the embedded Factbook on a 2-core machine.
 var pretrainDefaults = pipelineFlags{dir: "out/pretrain", mlmSteps: 2000, ictSteps: 1000, realmSteps: 1000, refresh: 100,
 	batch: 8, ictBatch: 32, mlmBatch: 16, queryLen: 64, docLen: 128, topK: 8, mlmLR: 5e-4, ictLR: 1e-4, realmLR: 3e-5,
-	checkpointEvery: 200, evalSentences: 1000, heldOut: 0.02, salient: "all", timeout: 0}
+	checkpointEvery: 200, evalSentences: 1000, heldOut: 0.02, salient: spans.AllKinds, timeout: 0}
 
 func runPretrain(ctx context.Context, args []string) error {
 	fs := newFlags("pretrain", "Pre-trains REALM on a corpus (default: the embedded Factbook): the encoder by masked-LM from scratch\n"+
