@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/realm-go/realm/data/examples"
+	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/layers/backend"
 )
 
@@ -101,8 +102,9 @@ func TestWithLookAlikes(t *testing.T) {
 	}
 }
 
-// TestTrainICTHardNegatives runs ICT with look-alike negatives on a few Factbook countries, and
-// refuses an odd batch (the blocks come in pairs).
+// TestTrainICTHardNegatives runs ICT with look-alike negatives and masked queries on a few
+// Factbook countries, and refuses an odd batch (the blocks come in pairs), a share of masked
+// queries outside [0, 1] and masked queries without a tagger.
 func TestTrainICTHardNegatives(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model")
@@ -111,7 +113,8 @@ func TestTrainICTHardNegatives(t *testing.T) {
 	be := backend.MustNew()
 	h := &History{}
 	run := RunConfig{Steps: 3, BatchSize: 6, LR: 1e-3, Seed: 1}
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, h, ICTOptions{HardNegatives: true}); err != nil {
+	masked := ICTOptions{HardNegatives: true, MaskQueries: 1, QueryTagger: spans.RuleTagger{}}
+	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, h, masked); err != nil {
 		t.Fatal(err)
 	}
 	if recs := h.Records(); len(recs) != run.Steps || math.IsNaN(recs[len(recs)-1].Metrics["loss"]) {
@@ -121,5 +124,17 @@ func TestTrainICTHardNegatives(t *testing.T) {
 	err := TrainICT(context.Background(), be, newStore(), cfg, c, run, &History{}, ICTOptions{HardNegatives: true})
 	if err == nil || !strings.Contains(err.Error(), "must be even") {
 		t.Errorf("odd batch: err = %v, want one saying the batch size must be even", err)
+	}
+	run.BatchSize = 6
+	for _, c2 := range []struct {
+		opts ICTOptions
+		want string
+	}{
+		{ICTOptions{MaskQueries: 1.5, QueryTagger: spans.RuleTagger{}}, "must lie in [0, 1], got 1.5"},
+		{ICTOptions{MaskQueries: 0.5}, "needs a QueryTagger"},
+	} {
+		if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, &History{}, c2.opts); err == nil || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("%+v: err = %v, want one containing %q", c2.opts, err, c2.want)
+		}
 	}
 }

@@ -156,12 +156,23 @@ type ICTOptions struct {
 	// section, so ICT learns to tell sections apart and hardly learns the subject; a
 	// look-alike from another title differs from the positive mostly by its subject.
 	HardNegatives bool
+	// MaskQueries is the share of ICT queries masked as REALM pre-training masks its sentences
+	// (a salient span found by QueryTagger, else random words): REALM's retriever serves masked
+	// sentences, and where the masked span is the subject ORQA's whole-sentence queries teach
+	// nothing about finding it. 0 keeps ORQA's whole sentences.
+	MaskQueries float64
+	// QueryTagger finds the salient spans of ICT queries; Pipeline sets it from the corpus's
+	// gazetteer and its SalientKinds, and TrainICT needs it when MaskQueries > 0.
+	QueryTagger spans.Tagger
 }
 
-// check tells whether the options suit run.
+// check tells whether the options suit run (QueryTagger aside, which Pipeline fills in).
 func (o ICTOptions) check(run RunConfig) error {
 	if o.HardNegatives && run.BatchSize%2 != 0 {
 		return fmt.Errorf("realm: ict: hard negatives pair the blocks of a batch, so the batch size must be even, got %d", run.BatchSize)
+	}
+	if o.MaskQueries < 0 || o.MaskQueries > 1 {
+		return fmt.Errorf("realm: ict: the share of masked queries must lie in [0, 1], got %g", o.MaskQueries)
 	}
 	return nil
 }
@@ -176,6 +187,13 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 	}
 	if err := opts.check(run); err != nil {
 		return err
+	}
+	var masker *spans.Masker
+	if opts.MaskQueries > 0 {
+		if opts.QueryTagger == nil {
+			return fmt.Errorf("realm: ict: masking %g of the queries needs a QueryTagger", opts.MaskQueries)
+		}
+		masker = spans.NewMasker(opts.QueryTagger, c.Tok)
 	}
 	var neighbours [][]int64
 	if opts.HardNegatives {
@@ -197,7 +215,7 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 			return ep, nil
 		}
 		var exs []examples.ICT
-		for ex, err := range examples.ICTExamples(c.Tok, blocksSeq(c), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, Seed: run.Seed + uint64(e)}) {
+		for ex, err := range examples.ICTExamples(c.Tok, blocksSeq(c), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, MaskRate: opts.MaskQueries, Masker: masker, Seed: run.Seed + uint64(e)}) {
 			if err != nil {
 				return epoch{}, err
 			}

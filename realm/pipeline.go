@@ -139,24 +139,33 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	if err := InitRetrieverFromEncoder(res.Store, res.Config); err != nil {
 		return nil, err
 	}
+	g, err := spans.BuildGazetteer(docs(), spans.GazetteerOptions{})
+	if err != nil {
+		return nil, err
+	}
+	tagger := spans.RuleTagger{Gazetteer: g, Kinds: pc.SalientKinds}
 	if pc.ICT.Steps > 0 {
+		opts := pc.ICTOptions
+		if opts.MaskQueries > 0 && opts.QueryTagger == nil {
+			opts.QueryTagger = tagger
+		}
 		run := pc.ICT
 		run.Dir = phaseDir("ict")
-		logf("phase 2/3: ICT warm start of the retriever, %d steps", run.Steps)
-		if err := TrainICT(ctx, backend, res.Store, res.Config, c, run, res.ICT, pc.ICTOptions); err != nil {
+		masked := ""
+		if opts.MaskQueries > 0 {
+			masked = fmt.Sprintf(", %.0f%% of queries masked as REALM masks its sentences (%v)", 100*opts.MaskQueries, pc.SalientKinds)
+		}
+		logf("phase 2/3: ICT warm start of the retriever, %d steps%s", run.Steps, masked)
+		if err := TrainICT(ctx, backend, res.Store, res.Config, c, run, res.ICT, opts); err != nil {
 			return nil, err
 		}
 	}
 	if res.ICTSnapshot, err = TakeSnapshot(res.Store); err != nil {
 		return nil, err
 	}
-	g, err := spans.BuildGazetteer(docs(), spans.GazetteerOptions{})
-	if err != nil {
-		return nil, err
-	}
 	run := pc.REALM
 	run.Dir = phaseDir("realm")
-	p, err := NewPretrainer(backend, res.Store, res.Config, c, spans.RuleTagger{Gazetteer: g, Kinds: pc.SalientKinds}, run)
+	p, err := NewPretrainer(backend, res.Store, res.Config, c, tagger, run)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ type pipelineFlags struct {
 	dir, bertDir, corpusPath                       string
 	mlmSteps, ictSteps, realmSteps, refresh, batch int
 	ictBatch, mlmBatch, queryLen, docLen, topK     int
-	mlmLR, ictLR, realmLR, heldOut                 float64
+	mlmLR, ictLR, realmLR, heldOut, ictMask        float64
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
 	retrieverWarmup                                int
@@ -54,6 +54,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the data order, masking and initialisation")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", d.checkpointEvery, "steps between checkpoints (0: end of each phase only)")
 	fs.BoolVar(&f.ictHard, "ict-hard-negatives", false, "fill half of each ICT batch with look-alike blocks of other titles (nearest by BM25), as DPR's hard negatives")
+	fs.Float64Var(&f.ictMask, "ict-mask-queries", 0, "share of ICT queries masked as REALM masks its sentences (-salient spans), in [0, 1]; 0 keeps ORQA's whole sentences")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
 	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
 	fs.IntVar(&f.retrieverWarmup, "retriever-warmup", d.retrieverWarmup, "first REALM steps in which the retriever is frozen while the encoder (and a fresh MLM head) learns to read documents")
@@ -101,6 +102,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
 	pc.SalientKinds = f.salient
 	pc.ICTOptions.HardNegatives = f.ictHard
+	pc.ICTOptions.MaskQueries = f.ictMask
 	if f.corpusPath != "" {
 		path := f.corpusPath
 		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.OpenJSONL(path, corpus.ReadOptions{}) }

@@ -142,6 +142,13 @@ type ICTOptions struct {
 	// PerBlock is how many distinct sentences of a block become queries; 0
 	// means 1.
 	PerBlock int
+	// MaskRate is the probability that a query is masked the way REALM
+	// pre-training masks its sentences (Masker chooses the pieces and they
+	// become [MASK]), so that the warm-started retriever has seen queries
+	// like the ones it will serve; 0, ORQA's ICT, leaves every query whole.
+	MaskRate float64
+	// Masker masks the queries; it must be set when MaskRate > 0.
+	Masker *spans.Masker
 	// Seed makes the choices reproducible.
 	Seed uint64
 }
@@ -168,6 +175,10 @@ func ICTExamples(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error], o
 		opts.PerBlock = 1
 	}
 	return func(yield func(ICT, error) bool) {
+		if opts.MaskRate < 0 || opts.MaskRate > 1 || opts.MaskRate > 0 && opts.Masker == nil {
+			yield(ICT{}, fmt.Errorf("examples: ICT query mask rate %g must lie in [0, 1], with a Masker when above 0", opts.MaskRate))
+			return
+		}
 		for b, err := range blks {
 			if err != nil {
 				yield(ICT{}, err)
@@ -177,11 +188,18 @@ func ICTExamples(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error], o
 				continue
 			}
 			rng := blockRNG(opts.Seed, 2, b.ID)
+			// Masking draws from a stream of its own, so that MaskRate 0 keeps the
+			// choices of queries and removals that ICT made before masking existed.
+			maskRNG := blockRNG(opts.Seed, 3, b.ID)
 			title := tok.Tokenize(b.Title)
 			order := rng.Perm(len(b.Sentences))
 			for _, k := range order[:min(opts.PerBlock, len(order))] {
 				removed := rng.Float64() >= keep
-				query, err := tok.Join(opts.QueryMaxLen, asPieces(b.SentenceTokenIDs(k)))
+				qPieces := asPieces(b.SentenceTokenIDs(k))
+				if opts.MaskRate > 0 && maskRNG.Float64() < opts.MaskRate {
+					qPieces = maskQuery(tok, opts.Masker, b.SentenceText(k), opts.QueryMaxLen-2, maskRNG)
+				}
+				query, err := tok.Join(opts.QueryMaxLen, qPieces)
 				if err != nil {
 					yield(ICT{}, err)
 					return
@@ -204,6 +222,23 @@ func ICTExamples(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error], o
 			}
 		}
 	}
+}
+
+// maskQuery returns the wordpieces of text, at most maxPieces of them, with
+// those masker chooses set to [MASK], as PretrainExamples masks a sentence.
+func maskQuery(tok *tokenize.Tokenizer, masker *spans.Masker, text string, maxPieces int, rng *rand.Rand) []tokenize.Piece {
+	pieces := tok.Tokenize(text)
+	if len(pieces) > maxPieces {
+		pieces = pieces[:max(maxPieces, 0)]
+		if len(pieces) > 0 {
+			text = text[:pieces[len(pieces)-1].End]
+		}
+	}
+	mk := masker.Mask(text, pieces, rng)
+	for _, i := range mk.Positions {
+		pieces[i].ID = tok.MASK()
+	}
+	return pieces
 }
 
 func asPieces(ids []int32) []tokenize.Piece {

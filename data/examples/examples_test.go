@@ -195,6 +195,56 @@ func TestICTRemovalRate(t *testing.T) {
 	}
 }
 
+// TestICTMaskedQueries checks that MaskRate masks that share of the queries (and only the
+// queries) as REALM's examples are masked, and leaves the choices of unmasked ICT untouched.
+func TestICTMaskedQueries(t *testing.T) {
+	setup(t)
+	whole := collect(t, ICTExamples(tok, seqOf(subset), ICTOptions{Seed: 5}))
+	for _, rate := range []float64{0.5, 1} {
+		masker := spans.NewMasker(spans.RuleTagger{Gazetteer: gaz}, tok)
+		exs := collect(t, ICTExamples(tok, seqOf(subset), ICTOptions{Seed: 5, MaskRate: rate, Masker: masker}))
+		if len(exs) != len(whole) {
+			t.Fatalf("MaskRate %v: %d examples, want %d as without masking", rate, len(exs), len(whole))
+		}
+		masked := 0
+		for i, ex := range exs {
+			w := whole[i]
+			if ex.BlockID != w.BlockID || ex.Sentence != w.Sentence || ex.Removed != w.Removed || !reflect.DeepEqual(ex.Context, w.Context) {
+				t.Fatalf("MaskRate %v, block %d: masking changed the choice of sentence, removal or context", rate, ex.BlockID)
+			}
+			if len(ex.Query.IDs) != len(w.Query.IDs) {
+				t.Fatalf("MaskRate %v, block %d: masked query has %d pieces, want %d", rate, ex.BlockID, len(ex.Query.IDs), len(w.Query.IDs))
+			}
+			n := 0
+			for j, id := range ex.Query.IDs {
+				if id == tok.MASK() {
+					n++
+				} else if id != w.Query.IDs[j] {
+					t.Fatalf("MaskRate %v, block %d: piece %d is %d, want %d or [MASK]", rate, ex.BlockID, j, id, w.Query.IDs[j])
+				}
+			}
+			if n > 0 {
+				masked++
+			}
+		}
+		share := float64(masked) / float64(len(exs))
+		if ms := masker.Stats(); ms.Sentences != int64(masked) || ms.Salient == 0 {
+			t.Errorf("MaskRate %v: masker saw %d sentences (%d salient), want the %d masked queries", rate, ms.Sentences, ms.Salient, masked)
+		}
+		if sd := math.Sqrt(rate * (1 - rate) / float64(len(exs))); math.Abs(share-rate) > 5*sd+1e-9 {
+			t.Errorf("MaskRate %v: %.3f of %d queries masked, want %v ± %.3f", rate, share, len(exs), rate, 5*sd)
+		}
+	}
+	for _, bad := range []ICTOptions{{MaskRate: 0.5}, {MaskRate: 1.5, Masker: spans.NewMasker(spans.RuleTagger{Gazetteer: gaz}, tok)}} {
+		for _, err := range ICTExamples(tok, seqOf(subset[:3]), bad) {
+			if err == nil {
+				t.Fatalf("%+v: no error", bad)
+			}
+			break
+		}
+	}
+}
+
 func TestShuffleBatches(t *testing.T) {
 	var xs []int
 	for i := range 1000 {
