@@ -119,9 +119,13 @@ func (p *Pretrainer) SameTitleRecall(exs []examples.Pretrain, retrieved [][]int6
 // title of its source block: whether the masked sentence still says which document (in the
 // Factbook, which country) it is about. Same-title recall splits on it, since a sentence whose
 // subject was masked can only be placed by what else it says.
-func (p *Pretrainer) TitleNamed(ex examples.Pretrain) bool {
+func (p *Pretrainer) TitleNamed(ex examples.Pretrain) bool { return p.Corpus.TitleNamed(ex) }
+
+// TitleNamed reports whether ex's visible wordpieces spell the title of its source block in c
+// (see Pretrainer.TitleNamed).
+func (c *Corpus) TitleNamed(ex examples.Pretrain) bool {
 	var title []int32
-	for _, pc := range p.Corpus.Tok.Tokenize(p.Corpus.Blocks[ex.BlockID].Title) {
+	for _, pc := range c.Tok.Tokenize(c.Blocks[ex.BlockID].Title) {
 		title = append(title, pc.ID)
 	}
 	if len(title) == 0 {

@@ -91,8 +91,8 @@ func TestTitleNamed(t *testing.T) {
 		{"another block's title", 1, []int32{1}, false},
 	} {
 		ex := examples.Pretrain{BlockID: tc.block, InputIDs: ids, Positions: tc.positions}
-		if got := p.TitleNamed(ex); got != tc.want {
-			t.Errorf("%s: TitleNamed = %v, want %v", tc.name, got, tc.want)
+		if got, gotC := p.TitleNamed(ex), c.TitleNamed(ex); got != tc.want || gotC != tc.want {
+			t.Errorf("%s: Pretrainer.TitleNamed = %v, Corpus.TitleNamed = %v, want %v", tc.name, got, gotC, tc.want)
 		}
 	}
 }

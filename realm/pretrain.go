@@ -111,26 +111,14 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 		run.StalenessQueries = 64
 	}
 	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &History{}}
-	masker := spans.NewMasker(tagger, c.Tok)
-	for ex, err := range examples.PretrainExamples(c.Tok, masker, blocksSeq(c), examples.PretrainOptions{MaxLen: cfg.QueryLen, Seed: run.Seed}) {
-		if err != nil {
-			return nil, fmt.Errorf("realm: pre-training examples: %w", err)
-		}
-		if len(ex.Positions) > cfg.MaxMasks {
-			p.Skipped++
-			continue
-		}
-		if heldOut(ex, run.HeldOut) {
-			p.Eval = append(p.Eval, ex)
-		} else {
-			p.Train = append(p.Train, ex)
-		}
+	s, err := MaskSentences(c, tagger, cfg, run.Seed, run.HeldOut)
+	if err != nil {
+		return nil, err
 	}
-	p.MaskStats = masker.Stats()
+	p.Train, p.Eval, p.MaskStats, p.Skipped = s.Train, s.Eval, s.Stats, s.Skipped
 	if len(p.Train) < run.BatchSize {
 		return nil, fmt.Errorf("realm: only %d training sentences, fewer than a batch of %d", len(p.Train), run.BatchSize)
 	}
-	var err error
 	if p.live, err = NewRetriever(backend, cfg, store, run.EmbedBatch); err != nil {
 		return nil, err
 	}
@@ -154,7 +142,46 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 }
 
 // heldOut decides from a hash of (block, sentence) whether an example is held out.
-func heldOut(ex examples.Pretrain, frac float64) bool {
+// MaskedSentences are the salient-span-masked sentences of a corpus, split as REALM
+// pre-training splits them.
+type MaskedSentences struct {
+	// Train and Eval are the examples, Eval those held out by a hash of block and sentence.
+	Train, Eval []examples.Pretrain
+	// Stats counts salient versus random masking over all examples.
+	Stats spans.MaskStats
+	// Skipped counts examples dropped because they masked more than cfg.MaxMasks tokens.
+	Skipped int
+}
+
+// MaskSentences masks one salient span (found by tagger) of every sentence of c, as
+// NewPretrainer does, drops those masking more than cfg.MaxMasks pieces and holds out the share
+// heldOut of them: the same examples for the same corpus, tagger, seed and share, so that an
+// analysis outside training (tools/probe) sees exactly the sentences a run trained and was
+// evaluated on.
+func MaskSentences(c *Corpus, tagger spans.Tagger, cfg Config, seed uint64, heldOut float64) (MaskedSentences, error) {
+	var s MaskedSentences
+	masker := spans.NewMasker(tagger, c.Tok)
+	for ex, err := range examples.PretrainExamples(c.Tok, masker, blocksSeq(c), examples.PretrainOptions{MaxLen: cfg.QueryLen, Seed: seed}) {
+		if err != nil {
+			return MaskedSentences{}, fmt.Errorf("realm: pre-training examples: %w", err)
+		}
+		if len(ex.Positions) > cfg.MaxMasks {
+			s.Skipped++
+			continue
+		}
+		if isHeldOut(ex, heldOut) {
+			s.Eval = append(s.Eval, ex)
+		} else {
+			s.Train = append(s.Train, ex)
+		}
+	}
+	s.Stats = masker.Stats()
+	return s, nil
+}
+
+// isHeldOut tells whether ex falls in the held-out share frac: a hash of its block and
+// sentence, so the split does not depend on the masking or on the order of the blocks.
+func isHeldOut(ex examples.Pretrain, frac float64) bool {
 	if frac <= 0 {
 		return false
 	}
