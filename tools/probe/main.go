@@ -21,8 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
@@ -130,20 +128,7 @@ func run(out, bertDir string, docs, queryLen, docLen, maxMasks int, seed uint64,
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".probe-*.json")
-	if err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("probe: writing %s: %w", out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("probe: writing %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := realm.WriteFileAtomic(out, b); err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
 	log.Printf("probe: %d sentences (%d held out) → %s", len(o.Examples), len(s.Eval), out)
