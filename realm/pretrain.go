@@ -141,7 +141,6 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 	return p, nil
 }
 
-// heldOut decides from a hash of (block, sentence) whether an example is held out.
 // MaskedSentences are the salient-span-masked sentences of a corpus, split as REALM
 // pre-training splits them.
 type MaskedSentences struct {
