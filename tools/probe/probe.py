@@ -1,12 +1,12 @@
 """Country probe: how much a masked sentence's visible words say about its title.
 
-Reads files written by `go run ./tools/probe` and, for each, trains a 20-way (one class per
-title) logistic regression on the sentences of some blocks and scores the held-out sentences of
-the other blocks. Blocks are split into five folds, so a held-out sentence is always classified
+Reads files written by `go run ./tools/probe` and, for each, trains a logistic regression (one
+class per title) on the sentences of some blocks and scores the held-out sentences of the other
+blocks. Blocks are split into five folds, so a held-out sentence is always classified
 by a model that never saw its source block: the setting of same-country recall, which excludes
-the source block. Top-7 accuracy is the best same-country recall@7 any retriever could reach by
-fetching one block from each of the seven likeliest titles with this knowledge; chance is 7/20
-for 20 titles.
+the source block. Top-7 accuracy is the same-country recall@7 a retriever with this knowledge would
+reach by fetching one block from each of the seven likeliest titles; chance is 7/n
+for n titles (21 in the Factbook's first 200 documents).
 
 Features: TF-IDF of the masked text (what a retriever trained from scratch on this corpus can
 learn from words), and, in files written with -bert, the sentence's mean-pooled BERT embedding
