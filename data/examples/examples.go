@@ -81,12 +81,7 @@ func PretrainExamples(tok *tokenize.Tokenizer, masker *spans.Masker, blks iter.S
 			}
 			rng := blockRNG(opts.Seed, 1, b.ID)
 			for k := range b.Sentences {
-				text := b.SentenceText(k)
-				pieces := tok.Tokenize(text)
-				if len(pieces) > opts.MaxLen-2 {
-					pieces = pieces[:opts.MaxLen-2]
-					text = text[:pieces[len(pieces)-1].End]
-				}
+				text, pieces := tokenizeUpTo(tok, b.SentenceText(k), opts.MaxLen-2)
 				if len(pieces) < opts.MinPieces {
 					continue
 				}
@@ -227,18 +222,26 @@ func ICTExamples(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error], o
 // maskQuery returns the wordpieces of text, at most maxPieces of them, with
 // those masker chooses set to [MASK], as PretrainExamples masks a sentence.
 func maskQuery(tok *tokenize.Tokenizer, masker *spans.Masker, text string, maxPieces int, rng *rand.Rand) []tokenize.Piece {
-	pieces := tok.Tokenize(text)
-	if len(pieces) > maxPieces {
-		pieces = pieces[:max(maxPieces, 0)]
-		if len(pieces) > 0 {
-			text = text[:pieces[len(pieces)-1].End]
-		}
-	}
+	text, pieces := tokenizeUpTo(tok, text, maxPieces)
 	mk := masker.Mask(text, pieces, rng)
 	for _, i := range mk.Positions {
 		pieces[i].ID = tok.MASK()
 	}
 	return pieces
+}
+
+// tokenizeUpTo returns text's first n wordpieces (none when n ≤ 0) and the text they
+// cover: a sentence cut where its pieces were truncated.
+func tokenizeUpTo(tok *tokenize.Tokenizer, text string, n int) (string, []tokenize.Piece) {
+	pieces := tok.Tokenize(text)
+	if n <= 0 {
+		return "", nil
+	}
+	if len(pieces) > n {
+		pieces = pieces[:n]
+		text = text[:pieces[n-1].End]
+	}
+	return text, pieces
 }
 
 func asPieces(ids []int32) []tokenize.Piece {
