@@ -302,6 +302,15 @@ func CLS(hidden *graph.Node) *graph.Node {
 	return graph.Squeeze(graph.Slice(hidden, graph.AxisRange(), graph.AxisElem(0)), 1)
 }
 
+// MeanPool averages the hidden states of each sequence's real tokens, Σ_s m_s h_s / Σ_s m_s:
+// [B, S, H] and the bool attention mask [B, S] → [B, H]. It is the sentence embedding of
+// sentence-transformers models such as all-MiniLM-L6-v2 (checked against them in TestMiniLM);
+// each row of mask needs at least one true entry.
+func MeanPool(hidden, mask *graph.Node) *graph.Node {
+	m := graph.ExpandAxes(graph.ConvertDType(mask, hidden.DType()), -1)
+	return graph.Div(graph.ReduceSum(graph.Mul(hidden, m), 1), graph.ReduceSum(m, 1))
+}
+
 // Pooler is BERT's pooler, tanh(W·h_CLS + b) → [B, H] (Hugging Face bert.pooler.dense),
 // present so that checkpoints with a pooler load and round-trip; REALM itself uses CLS.
 func Pooler(scope *model.Scope, cfg Config, hidden *graph.Node) *graph.Node {

@@ -66,10 +66,7 @@ func TestMiniLM(t *testing.T) {
 	}
 	outs, err := model.CallOnceN(testBackend(), store, func(scope *model.Scope, ids, types, mask *graph.Node) []*graph.Node {
 		h := Encode(scope.In("minilm"), res.Config, ids, types, mask)
-		// Mean pooling over real tokens: Σ_s m_s h_s / Σ_s m_s.
-		m := graph.ExpandAxes(graph.ConvertDType(mask, h.DType()), -1)
-		mean := graph.Div(graph.ReduceSum(graph.Mul(h, m), 1), graph.ReduceSum(m, 1))
-		return []*graph.Node{h, mean}
+		return []*graph.Node{h, MeanPool(h, mask)}
 	}, tensor2(ref.IDs), tensor2(ref.TypeIDs), tensor2(ref.Mask))
 	if err != nil {
 		t.Fatal(err)

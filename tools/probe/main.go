@@ -146,9 +146,7 @@ func meanPooled(dir string, seqs [][]int32, maxLen int) ([][]float32, error) {
 	cfg := lr.Config
 	cfg.HiddenDropoutProb, cfg.AttentionProbsDropoutProb = 0, 0
 	exec, err := model.NewExec(backend.MustNew(), store, func(scope *model.Scope, ids, types, mask *Node) *Node {
-		h := bert.Encode(scope.At("bert"), cfg, ids, types, mask)
-		m := ExpandAxes(ConvertDType(mask, h.DType()), -1)
-		return Div(ReduceSum(Mul(h, m), 1), ReduceSum(m, 1)) // mean over the sequence's pieces.
+		return bert.MeanPool(bert.Encode(scope.At("bert"), cfg, ids, types, mask), mask)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("probe: embedder: %w", err)
