@@ -233,10 +233,10 @@ func maskQuery(tok *tokenize.Tokenizer, masker *spans.Masker, text string, maxPi
 // tokenizeUpTo returns text's first n wordpieces (none when n ≤ 0) and the text they
 // cover: a sentence cut where its pieces were truncated.
 func tokenizeUpTo(tok *tokenize.Tokenizer, text string, n int) (string, []tokenize.Piece) {
-	pieces := tok.Tokenize(text)
 	if n <= 0 {
 		return "", nil
 	}
+	pieces := tok.Tokenize(text)
 	if len(pieces) > n {
 		pieces = pieces[:n]
 		text = text[:pieces[n-1].End]
