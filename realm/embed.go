@@ -2,8 +2,13 @@ package realm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
@@ -38,6 +43,31 @@ func TakeSnapshot(store *model.Store) (Snapshot, error) {
 		return nil, fmt.Errorf("realm: snapshot: the store has no retriever variable (under /%s)", EmbedderScope)
 	}
 	return s, nil
+}
+
+// DocFingerprint identifies the document tower of the snapshot (the variables under
+// /EmbedderScope, which alone decide Embed_doc): two snapshots with the same fingerprint embed
+// a corpus identically, so corpus embeddings can be reused between them (Pretrainer.CorpusEmbeddings).
+func (s Snapshot) DocFingerprint() string {
+	h := sha256.New()
+	for _, path := range slices.Sorted(maps.Keys(s)) {
+		if !strings.HasPrefix(path, "/"+EmbedderScope+"/") {
+			continue
+		}
+		t := s[path]
+		fmt.Fprintf(h, "%s %s\n", path, t.Shape())
+		t.MustConstFlatData(func(flat any) {
+			switch f := flat.(type) {
+			case []float32:
+				if len(f) > 0 {
+					h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f)))
+				}
+			default:
+				fmt.Fprint(h, f)
+			}
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Retriever runs the retriever towers for inference, with its own variables: either a

@@ -24,7 +24,7 @@ import (
 
 // Retrieve returns, for each sentence of exs, the ids of the Cfg.TopK−1 blocks that the
 // retriever with parameters s ranks first besides the source block (it embeds the whole
-// corpus with s).
+// corpus with s, or reuses the embeddings of CorpusEmbeddings).
 func (p *Pretrainer) Retrieve(ctx context.Context, s Snapshot, exs []examples.Pretrain) ([][]int64, error) {
 	r, err := NewRetriever(p.Backend, p.Cfg, nil, p.Run.EmbedBatch)
 	if err != nil {
@@ -33,7 +33,7 @@ func (p *Pretrainer) Retrieve(ctx context.Context, s Snapshot, exs []examples.Pr
 	if err := r.Load(s); err != nil {
 		return nil, err
 	}
-	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus)
+	vecs, ids, err := p.CorpusEmbeddings(ctx, s)
 	if err != nil {
 		return nil, err
 	}

@@ -75,12 +75,13 @@ func (o Optimizer) LearningRate(scope *model.Scope, g *Graph) *Node {
 // scope used by the graph. It returns the learning rate used and the global norm of the
 // gradient before clipping (a training metric: spikes announce divergence).
 func (o Optimizer) Update(scope *model.Scope, loss *Node) (lr, gradNorm *Node) {
-	g := loss.Graph()
-	lr = o.LearningRate(scope, g)
-	optimizer.LearningRateVarWithValue(scope, dtypes.Float32, o.PeakLR).SetNodeValue(lr)
+	vars, values := trainedVariables(scope, loss.Graph())
+	return o.apply(scope, vars, values, Gradient(loss, values...), loss.DType())
+}
 
-	var vars []*model.Variable
-	var values []*Node
+// trainedVariables returns the trainable variables the graph uses, in the store's order (the
+// order of the gradients GoMLX's trainer hands to UpdateGraphWithGradients), and their values.
+func trainedVariables(scope *model.Scope, g *Graph) (vars []*model.Variable, values []*Node) {
 	for v := range scope.IterVariables() {
 		if v.Trainable && v.InUseByGraph(g) {
 			vars = append(vars, v)
@@ -90,7 +91,28 @@ func (o Optimizer) Update(scope *model.Scope, loss *Node) (lr, gradNorm *Node) {
 	if len(vars) == 0 {
 		exceptions.Panicf("realm.Optimizer: no trainable variable is used by the graph")
 	}
-	grads := Gradient(loss, values...)
+	return vars, values
+}
+
+// UpdateGraphWithGradients is Update with the gradients given (one per trainable variable the
+// graph uses, in the store's order): GoMLX's trainer calls it with accumulated gradients
+// (RunConfig.MicroBatches, train.Trainer.AccumulateGradients).
+func (o Optimizer) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType) {
+	if len(grads) == 0 {
+		exceptions.Panicf("realm.Optimizer: no gradient given")
+	}
+	vars, values := trainedVariables(scope, grads[0].Graph())
+	if len(vars) != len(grads) {
+		exceptions.Panicf("realm.Optimizer: %d gradients for %d trainable variables", len(grads), len(vars))
+	}
+	o.apply(scope, vars, values, grads, lossDType)
+}
+
+// apply clips the gradients, runs AdamW and records the learning rate and gradient norm.
+func (o Optimizer) apply(scope *model.Scope, vars []*model.Variable, values, grads []*Node, lossDType dtypes.DType) (lr, gradNorm *Node) {
+	g := values[0].Graph()
+	lr = o.LearningRate(scope, g)
+	optimizer.LearningRateVarWithValue(scope, dtypes.Float32, o.PeakLR).SetNodeValue(lr)
 
 	// Global-norm clipping: g ← g · min(1, c/‖g‖).
 	var sq *Node
@@ -114,7 +136,7 @@ func (o Optimizer) Update(scope *model.Scope, loss *Node) (lr, gradNorm *Node) {
 	if !ok {
 		exceptions.Panicf("realm.Optimizer: GoMLX's Adam no longer accepts precomputed gradients")
 	}
-	adam.UpdateGraphWithGradients(scope, grads, loss.DType())
+	adam.UpdateGraphWithGradients(scope, grads, lossDType)
 
 	// Decoupled weight decay on matrices and embedding tables (rank ≥ 2): θ ← θ − lr·λ·θ_old.
 	if o.WeightDecay > 0 {

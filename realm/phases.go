@@ -233,7 +233,7 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 		epochs[e] = ep
 		return ep, nil
 	}
-	p := &phase{task: "ict", run: run, backend: backend, store: store, config: cfg, history: h,
+	p := &phase{task: "ict", run: run, backend: backend, store: store, config: cfg, history: h, unsplittable: true,
 		metricNames: []string{"accuracy"},
 		modelFn: func(scope *model.Scope, in []*Node) []*Node {
 			o := cfg.ICTForward(scope, in[0], in[1], in[2], in[3], in[4], in[5])

@@ -31,6 +31,9 @@ type PipelineConfig struct {
 	// Docs returns the knowledge corpus (a fresh stream at each call); nil means the embedded
 	// Factbook.
 	Docs func() iter.Seq2[corpus.Document, error]
+	// Titles keeps only the documents of Docs with one of these titles (nil: all), e.g. the
+	// countries a question set asks about; MaxDocs applies after it.
+	Titles []string
 	// MaxDocs keeps only the first MaxDocs documents of Docs (0: all); the Factbook lists ten
 	// sections per country, country by country, so 300 keeps about 30 countries.
 	MaxDocs int
@@ -81,9 +84,11 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	if docs == nil {
 		docs = corpus.Factbook
 	}
-	if pc.MaxDocs > 0 {
+	if len(pc.Titles) > 0 || pc.MaxDocs > 0 {
 		all := docs
-		docs = func() iter.Seq2[corpus.Document, error] { return corpus.Head(all(), pc.MaxDocs) }
+		docs = func() iter.Seq2[corpus.Document, error] {
+			return corpus.Head(corpus.WithTitles(all(), pc.Titles), pc.MaxDocs)
+		}
 	}
 	res := &PipelineResult{Config: pc.Model, Store: model.NewStore(), MLM: &History{}, ICT: &History{}}
 	res.Store.SetParam(initializer.ParamInitialSeed, pc.Seed)

@@ -26,6 +26,8 @@ type PretrainConfig struct {
 	RunConfig
 	// RefreshEvery is the number of steps between snapshots θ' handed to the index builder (the
 	// paper re-embeds about every 500 steps; the embedded default is measured in the README).
+	// The snapshot after the last step is handed over too, so that once the builder is idle
+	// the index in service is the final model's.
 	RefreshEvery int `json:"refresh_every"`
 	// EmbedBatch is the number of blocks embedded per call when (re)building the index.
 	EmbedBatch int `json:"embed_batch"`
@@ -87,6 +89,63 @@ type Pretrainer struct {
 	step     int64
 	stalenQs []int32 // featurised staleness queries [n, QueryLen] ids; types are 0.
 	stalenM  []bool
+	embedded []cachedEmbeddings // the newest corpus embeddings, by document-tower fingerprint.
+}
+
+// cachedEmbeddings are the corpus embeddings of one document tower (Snapshot.DocFingerprint).
+type cachedEmbeddings struct {
+	fingerprint string
+	vecs        []float32
+	ids         []int64
+}
+
+// embeddingCacheSize is the number of corpus embeddings a Pretrainer keeps (a few MB each at
+// d = 128): the initial index (the ICT retriever), the newest refreshes and the final model.
+const embeddingCacheSize = 4
+
+// remember caches the corpus embeddings of a document tower.
+func (p *Pretrainer) remember(fingerprint string, vecs []float32, ids []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.embedded {
+		if e.fingerprint == fingerprint {
+			return
+		}
+	}
+	p.embedded = append(p.embedded, cachedEmbeddings{fingerprint, vecs, ids})
+	if n := len(p.embedded); n > embeddingCacheSize {
+		// Keep the first (the initial index: the ICT-only baseline's retriever) and the newest.
+		p.embedded = append(p.embedded[:1], p.embedded[n-embeddingCacheSize+1:]...)
+	}
+}
+
+// CorpusEmbeddings returns Embed_doc(z) of every block with snapshot s's document tower, [N, d]
+// row-major, and the block ids of the rows. Embeddings the Pretrainer computed already (its
+// initial index and every refresh, see DocFingerprint) are reused; others are computed and kept.
+// The slices are shared: do not modify them.
+func (p *Pretrainer) CorpusEmbeddings(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
+	fp := s.DocFingerprint()
+	p.mu.Lock()
+	for _, e := range p.embedded {
+		if e.fingerprint == fp {
+			p.mu.Unlock()
+			return e.vecs, e.ids, nil
+		}
+	}
+	p.mu.Unlock()
+	r, err := NewRetriever(p.Backend, p.Cfg, nil, p.Run.EmbedBatch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.Load(s); err != nil {
+		return nil, nil, err
+	}
+	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.remember(fp, vecs, ids)
+	return vecs, ids, nil
 }
 
 // NewPretrainer makes the examples with tagger's salient spans and prepares the retrievers.
@@ -209,6 +268,7 @@ func (p *Pretrainer) embedAll(ctx context.Context, s Snapshot) ([]float32, []int
 		return nil, nil, err
 	}
 	embedTime := time.Since(t0)
+	p.remember(s.DocFingerprint(), vecs, ids)
 	if old := p.currentIndex(); old != nil && p.Refresher != nil {
 		n := len(p.stalenM) / p.Cfg.QueryLen
 		qv, err := p.snap.EmbedQueries(p.stalenQs, make([]int32, len(p.stalenQs)), p.stalenM, n)
@@ -405,7 +465,9 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			// A failed refresh keeps the previous index in service (mips.Refresher); training goes
 			// on with it, and the failures are counted in the metrics.
 			rec.Metrics["index_failures"] = float64(st.Failures)
-			if step%int64(p.Run.RefreshEvery) == 0 && step < int64(p.Run.Steps) {
+			// Refresh every RefreshEvery steps and after the last one, so that the index in
+			// service after training (Refresher.WaitIdle) is the final model's.
+			if step%int64(p.Run.RefreshEvery) == 0 || step == int64(p.Run.Steps) {
 				s, err := TakeSnapshot(p.Store)
 				if err != nil {
 					return err

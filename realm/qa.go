@@ -388,7 +388,7 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 					rb.clear(b, k, q.sp)
 					continue
 				}
-				if err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, nil); err != nil {
+				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, nil); err != nil {
 					return nil, err
 				}
 				rb.Prior[b*K+k] = q.priorLogit(rs[k])
@@ -478,6 +478,25 @@ const (
 // already fine-tuned with shared towers goes with the index of its run (LoadDenseRetriever and
 // NewQA).
 func BuildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, bm25 BM25Params) (*QA, error) {
+	return buildQA(ctx, backend, store, cfg, rc, c, kind, bm25, nil)
+}
+
+// BuildDenseQA is BuildQA for a dense retriever (kind RetrieverREALM or RetrieverICT) whose
+// document embeddings are given: vecs [N, d] row-major by block id, computed with store's
+// document tower (e.g. Pretrainer.CorpusEmbeddings of its snapshot), so the corpus is not
+// embedded again.
+func BuildDenseQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, vecs []float32) (*QA, error) {
+	if kind != RetrieverREALM && kind != RetrieverICT {
+		return nil, fmt.Errorf("realm qa: BuildDenseQA builds %s or %s retrievers, not %q", RetrieverREALM, RetrieverICT, kind)
+	}
+	if vecs == nil {
+		return nil, fmt.Errorf("realm qa: BuildDenseQA: no document embeddings")
+	}
+	return buildQA(context.Background(), backend, store, cfg, rc, c, kind, BM25Params{}, vecs)
+}
+
+// buildQA is BuildQA, with the document embeddings of a dense retriever when vecs is not nil.
+func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, bm25 BM25Params, vecs []float32) (*QA, error) {
 	hasVar := func(prefix string) bool {
 		for v := range store.IterVariables() {
 			if len(v.Path()) > len(prefix) && v.Path()[:len(prefix)] == prefix {
@@ -497,7 +516,13 @@ func BuildQA(ctx context.Context, backend compute.Backend, store *model.Store, c
 		if !hasVar("/" + EmbedderScope + "/") {
 			return nil, fmt.Errorf("realm qa: %s retriever: the store has no pre-trained retriever (/%s)", kind, EmbedderScope)
 		}
-		d, err := NewDenseRetriever(ctx, backend, store, cfg, c, kind)
+		var d *DenseRetriever
+		var err error
+		if vecs != nil {
+			d, err = NewDenseRetrieverFromVectors(backend, store, cfg, c, vecs, kind)
+		} else {
+			d, err = NewDenseRetriever(ctx, backend, store, cfg, c, kind)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -161,6 +161,32 @@ func (q *QA) Evaluate(ctx context.Context, exs []qa.Example, opts QAEvalOptions)
 	return out, nil
 }
 
+// RecallHits returns retrieval recall@k per question (an answer string in one of the top k
+// blocks) as a Recall, for paired comparisons of retrievers over the same questions
+// (Recall.Compare). It needs the predictions (QAEvalOptions.KeepPredictions) and a k no larger
+// than the deepest recall@k or the reader beam evaluated.
+func (e *QAEval) RecallHits(k int) (Recall, error) {
+	if len(e.Predictions) != e.Overall.N || e.Overall.N == 0 {
+		return Recall{}, fmt.Errorf("realm qa: %s evaluation kept %d predictions of %d questions (QAEvalOptions.KeepPredictions)", e.Retriever, len(e.Predictions), e.Overall.N)
+	}
+	deepest := e.ReaderBeam
+	for _, r := range e.Overall.Recall {
+		deepest = max(deepest, r.K)
+	}
+	if k < 1 || k > deepest {
+		return Recall{}, fmt.Errorf("realm qa: recall@%d of a %s evaluation that looked at the top %d blocks", k, e.Retriever, deepest)
+	}
+	r := Recall{N: len(e.Predictions), Hits: make([]bool, len(e.Predictions))}
+	for i, p := range e.Predictions {
+		r.Hits[i] = p.FirstHit >= 0 && p.FirstHit < k
+		if r.Hits[i] {
+			r.Value++
+		}
+	}
+	r.Value /= float64(r.N)
+	return r, nil
+}
+
 // JSON returns the result as indented JSON.
 func (e *QAEval) JSON() ([]byte, error) { return json.MarshalIndent(e, "", "  ") }
 

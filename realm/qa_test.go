@@ -99,6 +99,22 @@ func qaCheckEval(t *testing.T, ev *QAEval, n int) {
 	if math.Abs(float64(em)/float64(n)-ev.Overall.EM) > 1e-9 {
 		t.Errorf("EM %v, predictions give %d/%d", ev.Overall.EM, em, n)
 	}
+	// RecallHits gives the per-question hits behind every recall@k of the table.
+	for _, r := range ev.Overall.Recall {
+		hits, err := ev.RecallHits(r.K)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hits.N != n || math.Abs(hits.Value-r.Recall) > 1e-9 {
+			t.Errorf("RecallHits(%d) = %v over %d, table %v", r.K, hits.Value, hits.N, r.Recall)
+		}
+		if d, err := hits.Compare(hits); err != nil || d.Value != 0 {
+			t.Errorf("recall@%d compared with itself: %+v, %v", r.K, d, err)
+		}
+	}
+	if _, err := ev.RecallHits(1000); err == nil {
+		t.Error("RecallHits beyond the blocks evaluated: no error")
+	}
 	js, err := ev.JSON()
 	var back QAEval
 	if err != nil || json.Unmarshal(js, &back) != nil || back.Overall.N != n {
@@ -308,6 +324,48 @@ func TestReaderLearns(t *testing.T) {
 		t.Errorf("no training question answered after fine-tuning:\n%s", ev.Table())
 	}
 	t.Logf("loss %.3f → %.3f\n%s", first, last, ev.Table())
+}
+
+// TestFineTuneWarnsWithoutGold fine-tunes on questions whose answers no block holds: every batch
+// has no gold span, the run says so in its log and records the share as batches_without_gold;
+// with answers the corpus holds, it does not warn.
+func TestFineTuneWarnsWithoutGold(t *testing.T) {
+	cfg, c := smallFactbook(t, 6)
+	ctx := context.Background()
+	be := backend.MustNew()
+	bm, err := NewBM25(c, DefaultBM25Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := qaFactbookQuestions(t, c)
+	unanswerable := make([]qa.Example, len(exs))
+	for i, ex := range exs {
+		ex.Answers = []string{"Xyzzy Plugh"}
+		unanswerable[i] = ex
+	}
+	for _, tc := range []struct {
+		name  string
+		exs   []qa.Example
+		warns bool
+	}{{"unanswerable", unanswerable, true}, {"answerable", exs, false}} {
+		q, err := NewQA(be, newStore(), cfg, qaTinyReaderConfig(), c, bm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		h := &History{}
+		if err := q.FineTune(ctx, tc.exs, RunConfig{Steps: 3, BatchSize: 4, LR: 1e-3, Seed: 1, Log: &log}, h); err != nil {
+			t.Fatal(err)
+		}
+		_, share := h.Series("batches_without_gold")
+		if len(share) != 3 {
+			t.Fatalf("%s: %d batches_without_gold records, want 3", tc.name, len(share))
+		}
+		warned := strings.Contains(log.String(), "no gold span")
+		if warned != tc.warns || (share[2] == 1) != tc.warns {
+			t.Errorf("%s: warned %v, share of batches without gold %v; log:\n%s", tc.name, warned, share, log.String())
+		}
+	}
 }
 
 // BenchmarkQAFineTuneStep measures one fine-tuning step of the default-sized model (L=2, H=128

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,6 +67,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 	}
 	Q, d := q.Cfg.QueryLen, q.Cfg.ProjectionDim
 	ord := &order{n: len(examples), seed: run.Seed}
+	cov := &goldCoverage{log: run.Log, readerBeam: K, warnAfter: min(int64(run.Steps), goldWarnAfter)}
 	p := &phase{task: "qa", run: run, backend: q.Backend, store: q.Store, history: h,
 		config:      QATrainState{Config: q.Cfg, Reader: q.Reader, Retriever: q.Retriever.Name()},
 		metricNames: []string{"reader_loss", "retriever_loss", "reader_oracle", "retriever_oracle", "span_em"},
@@ -104,6 +106,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 				return nil, err
 			}
 			rb := newReaderBatch(B, K, R, NS)
+			batchGold := false
 			var qIDs, qTypes []int32
 			var qMask, pos []bool
 			var vecs []float32
@@ -114,9 +117,11 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			for b, ex := range exs {
 				x := questionPieces(q.Corpus.Tok, ex.Question, Q)
 				answers := prepareAnswers(ex.Answers)
-				if err := q.setExample(rb, b, x, res[b], answers); err != nil {
+				hasGold, err := q.setExample(rb, b, x, res[b], AnswerPieces(q.Corpus.Tok, ex.Answers))
+				if err != nil {
 					return nil, err
 				}
+				batchGold = batchGold || hasGold
 				if !isDense {
 					continue
 				}
@@ -129,6 +134,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 					pos[b*Kw+k] = len(q.texts.get(r.ID).matchSpans(answers, 0, 0, true)) > 0
 				}
 			}
+			cov.add(step+1, batchGold)
 			in := rb.tensors()
 			if isDense {
 				in = append(in,
@@ -139,24 +145,81 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			return in, nil
 		},
 	}
-	return p.execute(ctx)
+	p.afterStep = func(step int64, rec *Record) error {
+		rec.Metrics["batches_without_gold"] = cov.share()
+		return nil
+	}
+	if err := p.execute(ctx); err != nil {
+		return err
+	}
+	cov.finish()
+	return nil
 }
 
+// goldWarnAfter is the number of fine-tuning batches after which FineTune checks, once, whether
+// most of them carried no gold span (and again at the end of the run).
+const goldWarnAfter = 20
+
+// goldCoverage counts the fine-tuning batches that carry no gold span among the blocks the
+// reader reads: such a batch gives the reader no signal (its loss term is 0), so a run where
+// most batches have none trains almost nothing, silently. It warns on log when that happens.
+type goldCoverage struct {
+	log                 io.Writer
+	readerBeam          int
+	warnAfter           int64
+	batches, withoutAny int64
+	warned              bool
+}
+
+// add counts the batch of global step step.
+func (c *goldCoverage) add(step int64, hasGold bool) {
+	c.batches++
+	if !hasGold {
+		c.withoutAny++
+	}
+	if step >= c.warnAfter {
+		c.warn()
+	}
+}
+
+// share is the fraction of batches so far without a gold span.
+func (c *goldCoverage) share() float64 { return float64(c.withoutAny) / float64(max(c.batches, 1)) }
+
+// warn writes the warning once, if most batches so far had no gold span.
+func (c *goldCoverage) warn() {
+	if c.warned || c.batches == 0 || 2*c.withoutAny <= c.batches {
+		return
+	}
+	c.warned = true
+	if c.log != nil {
+		fmt.Fprintf(c.log, "realm qa: warning: %d of %d fine-tuning batches had no gold span in the %d blocks the reader read, "+
+			"so the reader learns nothing from them; check that the corpus holds the answers (retrieval recall) or read more blocks (ReaderBeam)\n",
+			c.withoutAny, c.batches, c.readerBeam)
+	}
+}
+
+// finish checks the whole run (a resumed or short run may not have reached warnAfter).
+func (c *goldCoverage) finish() { c.warn() }
+
 // setExample featurises the reader inputs of question b: its first ReaderBeam blocks (padding
-// blocks when fewer were retrieved), with gold spans when answers are given and the uniform
-// prior (zeros; the dense graph replaces it with f(x,z)).
-func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, answers []normAnswer) error {
+// blocks when fewer were retrieved), with gold spans when answers (AnswerPieces) are given and
+// the uniform prior (zeros; the dense graph replaces it with f(x,z)). It reports whether any
+// block read has a gold span.
+func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, answers [][]int32) (bool, error) {
+	anyGold := false
 	for k := range rb.K {
 		if k >= len(rs) {
 			rb.clear(b, k, q.sp)
 			continue
 		}
-		if err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers); err != nil {
-			return err
+		g, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers)
+		if err != nil {
+			return false, err
 		}
+		anyGold = anyGold || g
 		rb.Prior[b*rb.K+k] = 0
 	}
-	return nil
+	return anyGold, nil
 }
 
 // fixIndex saves the dense retriever's index in dir, or loads the one saved there.

@@ -2,6 +2,7 @@ package realm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -77,6 +78,82 @@ func prepareAnswers(answers []string) []normAnswer {
 		}
 	}
 	return out
+}
+
+// AnswerPieces tokenises each answer with tok twice, as it is and after qa.Normalize (which drops
+// articles and punctuation, so "The Bahamas" also finds "Bahamas"), and returns the distinct
+// non-empty wordpiece sequences: the gold-span patterns of AnswerSpans.
+func AnswerPieces(tok *tokenize.Tokenizer, answers []string) [][]int32 {
+	var out [][]int32
+	for _, a := range answers {
+		for _, s := range []string{a, qa.Normalize(a)} {
+			ps := tok.Tokenize(s)
+			if len(ps) == 0 {
+				continue
+			}
+			ids := make([]int32, len(ps))
+			for i, p := range ps {
+				ids[i] = p.ID
+			}
+			if !slices.ContainsFunc(out, func(o []int32) bool { return slices.Equal(o, ids) }) {
+				out = append(out, ids)
+			}
+		}
+	}
+	return out
+}
+
+// AnswerSpans returns the reader's gold spans of the block the way ORQA (and transformers'
+// RealmRetriever.block_has_answer) find them: every occurrence in the block's wordpieces of an
+// answer's wordpieces (AnswerPieces), as inclusive piece ranges in order of start and then end.
+// An occurrence must cover whole words (a candidate span of the reader), so "ka" never matches
+// the start of "ka ##bul". Unlike MatchSpans, punctuation next to the answer is not part of a
+// gold span: the reader learns to pick "Baku", not ": Baku (", which normalises to the same
+// text. maxPieces > 0 keeps only spans of at most that many pieces; limit > 0 only spans inside
+// the first limit pieces.
+func (bt *BlockText) AnswerSpans(answers [][]int32, maxPieces, limit int) [][2]int {
+	n := len(bt.Pieces)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	starts, ends := make([]bool, len(bt.Pieces)+1), make([]bool, len(bt.Pieces)+1)
+	for _, w := range bt.Words {
+		starts[w[0]], ends[w[1]-1] = true, true
+	}
+	var out [][2]int
+	for i := range n {
+		if !starts[i] {
+			continue
+		}
+		for _, a := range answers {
+			j := i + len(a) - 1
+			if len(a) == 0 || j >= n || !ends[j] || (maxPieces > 0 && len(a) > maxPieces) {
+				continue
+			}
+			match := true
+			for t, id := range a {
+				if bt.Pieces[i+t].ID != id {
+					match = false
+					break
+				}
+			}
+			if match && !slices.Contains(out, [2]int{i, j}) {
+				out = append(out, [2]int{i, j})
+			}
+		}
+	}
+	qaSortSpans(out)
+	return out
+}
+
+// qaSortSpans sorts spans by start, then end.
+func qaSortSpans(s [][2]int) {
+	slices.SortFunc(s, func(a, b [2]int) int {
+		if a[0] != b[0] {
+			return a[0] - b[0]
+		}
+		return a[1] - b[1]
+	})
 }
 
 // MatchSpans returns S(z,y): every span of whole words of the block, given as inclusive piece
@@ -211,8 +288,9 @@ func newReaderBatch(B, K, R, NS int) *readerBatch {
 // set featurises block k of question b: [CLS] question[:QueryLen−2] [SEP] body [SEP] with token
 // types 0 then 1 (REALM's join), the body cut to fit R, its whole-word candidate spans of at
 // most maxWidth pieces (in the first maxBody pieces of the body), and (when answers is not nil)
-// which of them match an answer.
-func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer) error {
+// which of them are gold: the occurrences of an answer's wordpieces (AnswerSpans). It reports
+// whether the block has a gold span.
+func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers [][]int32) (bool, error) {
 	i := b*rb.K + k
 	R, NS := rb.R, rb.NS
 	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
@@ -228,15 +306,16 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 	w.pad(sp.PAD)
 	spans := bt.CandidateSpans(maxWidth, limit)
 	if len(spans) > NS {
-		return fmt.Errorf("realm reader: block %d has %d candidate spans, more than the %d slots", id, len(spans), NS)
+		return false, fmt.Errorf("realm reader: block %d has %d candidate spans, more than the %d slots", id, len(spans), NS)
 	}
 	rb.blocks[i], rb.spans[i], rb.texts[i], rb.bodyStart[i] = id, spans, bt, start
 	gold := map[[2]int]bool{}
 	if answers != nil {
-		for _, s := range bt.matchSpans(answers, maxWidth, limit, false) {
+		for _, s := range bt.AnswerSpans(answers, maxWidth, limit) {
 			gold[s] = true
 		}
 	}
+	hasGold := false
 	for s := range NS {
 		o := i*NS + s
 		rb.Starts[o], rb.Ends[o], rb.SpanMask[o], rb.Gold[o] = 0, 0, false, false
@@ -244,9 +323,10 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 			rb.Starts[o], rb.Ends[o] = int32(start+spans[s][0]), int32(start+spans[s][1])
 			rb.SpanMask[o] = true
 			rb.Gold[o] = gold[spans[s]]
+			hasGold = hasGold || rb.Gold[o]
 		}
 	}
-	return nil
+	return hasGold, nil
 }
 
 // clear makes block k of question b an empty padding block with no candidate span.

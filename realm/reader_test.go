@@ -105,13 +105,58 @@ func TestMatchSpans(t *testing.T) {
 	}
 }
 
-func qaSortSpans(s [][2]int) {
-	slices.SortFunc(s, func(a, b [2]int) int {
-		if a[0] != b[0] {
-			return a[0] - b[0]
+// TestAnswerSpans checks the reader's gold spans: every whole-word occurrence of an answer's
+// wordpieces (as given or normalised), without the punctuation that SQuAD normalisation would
+// also accept, against a brute force over the reader's candidate spans.
+func TestAnswerSpans(t *testing.T) {
+	tok := qaTokenizer(t)
+	body := "Capital: Baku (Baki); the Bahamas, not Bakunin. Oranjestad lies west of the U.S. Virgin Islands; Baku."
+	bt := NewBlockText(tok, body)
+	for _, tc := range []struct {
+		answers []string
+		want    []string // gold span texts in order.
+	}{
+		{[]string{"Baku"}, []string{"Baku", "Baku"}}, // not ": Baku (", not the start of "Bakunin".
+		{[]string{"Baki", "Baky"}, []string{"Baki"}},
+		{[]string{"The Bahamas"}, []string{"the Bahamas", "Bahamas"}}, // normalised: "bahamas" too.
+		{[]string{"Oranjestad"}, []string{"Oranjestad"}},              // several pieces, one word.
+		{[]string{"U.S. Virgin Islands"}, []string{"U.S. Virgin Islands"}},
+		{[]string{"oranje"}, nil}, // a piece prefix of a word is no answer.
+		{[]string{"Kabul"}, nil},
+	} {
+		pieces := AnswerPieces(tok, tc.answers)
+		spans := bt.AnswerSpans(pieces, 0, 0)
+		got := qaSpanTexts(bt, spans)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("answers %q: gold spans %q, want %q", tc.answers, got, tc.want)
 		}
-		return a[1] - b[1]
-	})
+		for _, g := range got {
+			if !qa.ExactMatch(g, tc.answers) {
+				t.Errorf("answers %q: gold span %q is not an exact match", tc.answers, g)
+			}
+		}
+		// Brute force over every whole-word candidate span.
+		var want [][2]int
+		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces)) {
+			ids := make([]int32, 0, c[1]-c[0]+1)
+			for _, p := range bt.Pieces[c[0] : c[1]+1] {
+				ids = append(ids, p.ID)
+			}
+			if slices.ContainsFunc(pieces, func(a []int32) bool { return slices.Equal(a, ids) }) {
+				want = append(want, c)
+			}
+		}
+		if !slices.Equal(spans, want) {
+			t.Errorf("answers %q: AnswerSpans %v, brute force %v", tc.answers, spans, want)
+		}
+	}
+	// Width and body limits.
+	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"U.S. Virgin Islands"}), 3, 0); len(s) != 0 {
+		t.Errorf("a %d-piece span kept with maxPieces 3", s[0][1]-s[0][0]+1)
+	}
+	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"Baku"}), 0, 6); len(s) != 1 {
+		t.Errorf("limit 6 pieces: %d gold spans, want the first Baku only", len(s))
+	}
 }
 
 func TestCandidateSpans(t *testing.T) {
@@ -155,8 +200,9 @@ func TestReaderFeatures(t *testing.T) {
 	x := questionPieces(tok, "What is the capital of Aruba?", 8)
 	const R, NS = 24, 60
 	rb := newReaderBatch(1, 2, R, NS)
-	if err := rb.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"})); err != nil {
-		t.Fatal(err)
+	hasGold, err := rb.set(0, 0, sp, x, 7, bt, 10, 100, AnswerPieces(tok, []string{"Oranjestad"}))
+	if err != nil || !hasGold {
+		t.Fatalf("set: gold %v, %v", hasGold, err)
 	}
 	rb.clear(0, 1, sp)
 	if rb.IDs[0] != sp.CLS || rb.IDs[len(x)+1] != sp.SEP || rb.Types[len(x)+2] != 1 {
@@ -179,8 +225,8 @@ func TestReaderFeatures(t *testing.T) {
 			}
 		}
 	}
-	if nGold != 2 { // "Oranjestad" and "Oranjestad."
-		t.Errorf("%d gold spans, want 2", nGold)
+	if nGold != 1 { // "Oranjestad", not "Oranjestad." (ORQA's gold spans are the answer's pieces).
+		t.Errorf("%d gold spans, want 1", nGold)
 	}
 	for s := range NS {
 		if rb.SpanMask[NS+s] {
@@ -189,8 +235,8 @@ func TestReaderFeatures(t *testing.T) {
 	}
 	// A body cut by the sequence length keeps only spans inside it.
 	rb2 := newReaderBatch(1, 1, 12, NS)
-	if err := rb2.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"})); err != nil {
-		t.Fatal(err)
+	if hasGold, err := rb2.set(0, 0, sp, x, 7, bt, 10, 100, AnswerPieces(tok, []string{"Oranjestad"})); err != nil || hasGold {
+		t.Fatalf("set on a cut body: gold %v, %v", hasGold, err)
 	}
 	for s := range NS {
 		if rb2.SpanMask[s] && int(rb2.Ends[s]) >= 11 {

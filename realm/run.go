@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,15 @@ type RunConfig struct {
 	// Log, when set, gets one line of metrics every LogEvery steps (0: 50).
 	Log      io.Writer `json:"-"`
 	LogEvery int       `json:"log_every"`
+	// MicroBatches > 1 splits each step's batch into that many equal parts whose gradients are
+	// accumulated before the one update of the step (GoMLX's Trainer.AccumulateGradients): the
+	// same data, learning-rate schedule and number of updates with 1/MicroBatches of the
+	// activation memory, at the price of smaller matrix products. The update is the mean of the
+	// parts' gradients, which equals the whole batch's when the parts weigh alike (the REALM and
+	// QA losses average over each part's own masked tokens or questions); the per-step metrics
+	// are those of the step's last part. BatchSize must be a multiple of it. Phases whose loss
+	// couples the examples of a batch (ICT's in-batch negatives) refuse it. 0 or 1: off.
+	MicroBatches int `json:"micro_batches,omitempty"`
 }
 
 func (rc RunConfig) validate() error {
@@ -54,8 +64,66 @@ func (rc RunConfig) validate() error {
 		return fmt.Errorf("realm: learning rate must be > 0, got %g", rc.LR)
 	case rc.CheckpointEvery < 0:
 		return fmt.Errorf("realm: checkpoint interval must be ≥ 0, got %d", rc.CheckpointEvery)
+	case rc.MicroBatches < 0 || rc.MicroBatches > 1 && rc.BatchSize%rc.MicroBatches != 0:
+		return fmt.Errorf("realm: the batch size %d is not a multiple of %d micro-batches", rc.BatchSize, rc.MicroBatches)
 	}
 	return nil
+}
+
+// parts is the number of micro-batches per step (at least 1).
+func (rc RunConfig) parts() int { return max(rc.MicroBatches, 1) }
+
+// splitBatch cuts the inputs of one step into n micro-batches along their first axis, which must
+// be the batch axis of size B for every input of rank ≥ 1; scalars are repeated in each part.
+// The inputs are finalized (the trainer finalizes the parts it is given).
+func splitBatch(in []*tensors.Tensor, B, n int) ([][]*tensors.Tensor, error) {
+	parts := make([][]*tensors.Tensor, n)
+	for _, t := range in {
+		sh := t.Shape()
+		if sh.Rank() == 0 {
+			for i := range parts {
+				c, err := tensors.FromAnyValue(t.Value())
+				if err != nil {
+					return nil, fmt.Errorf("realm: micro-batches: %w", err)
+				}
+				parts[i] = append(parts[i], c)
+			}
+			continue
+		}
+		if sh.Dim(0) != B {
+			return nil, fmt.Errorf("realm: micro-batches: an input of shape %s has no batch axis of size %d", sh, B)
+		}
+		dims := sh.Clone().Dimensions
+		dims[0] = B / n
+		per := sh.Size() / n
+		var err error
+		t.MustConstFlatData(func(flat any) {
+			for i := range parts {
+				var part *tensors.Tensor
+				switch f := flat.(type) {
+				case []float32:
+					part = tensors.FromFlatDataAndDimensions(slices.Clone(f[i*per:(i+1)*per]), dims...)
+				case []int32:
+					part = tensors.FromFlatDataAndDimensions(slices.Clone(f[i*per:(i+1)*per]), dims...)
+				case []int64:
+					part = tensors.FromFlatDataAndDimensions(slices.Clone(f[i*per:(i+1)*per]), dims...)
+				case []bool:
+					part = tensors.FromFlatDataAndDimensions(slices.Clone(f[i*per:(i+1)*per]), dims...)
+				default:
+					err = fmt.Errorf("realm: micro-batches: inputs of type %T are not supported", flat)
+					return
+				}
+				parts[i] = append(parts[i], part)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range in {
+		t.MustFinalizeAll()
+	}
+	return parts, nil
 }
 
 // Record is one row of a training history: the metrics after a step.
@@ -129,13 +197,17 @@ type phase struct {
 	// state adds phase-specific fields to a checkpoint's state (optional).
 	state   func(st *TrainState)
 	history *History
+	// unsplittable phases refuse RunConfig.MicroBatches (their loss couples a batch's examples).
+	unsplittable bool
 }
 
-// stepDataset adapts a per-step batch function to train.Dataset.
+// stepDataset adapts a per-step batch function to train.Dataset, yielding each step's batch in
+// parts micro-batches of batchSize/parts examples (parts ≤ 1: whole).
 type stepDataset struct {
-	name  string
-	next  int64
-	batch func(step int64) ([]*tensors.Tensor, error)
+	name             string
+	next             int64
+	batch            func(step int64) ([]*tensors.Tensor, error)
+	batchSize, parts int
 }
 
 func (d *stepDataset) Name() string { return d.name }
@@ -149,8 +221,21 @@ func (d *stepDataset) Iter() iter.Seq2[train.Batch, error] {
 				return
 			}
 			d.next++
-			if !yield(train.Batch{Inputs: in}, nil) {
+			if d.parts <= 1 {
+				if !yield(train.Batch{Inputs: in}, nil) {
+					return
+				}
+				continue
+			}
+			parts, err := splitBatch(in, d.batchSize, d.parts)
+			if err != nil {
+				yield(train.Batch{}, fmt.Errorf("batch of step %d: %w", d.next-1, err))
 				return
+			}
+			for _, part := range parts {
+				if !yield(train.Batch{Inputs: part}, nil) {
+					return
+				}
 			}
 		}
 	}
@@ -204,6 +289,14 @@ func (p *phase) execute(ctx context.Context) error {
 	trainer := train.NewTrainer(p.backend, p.store, func(scope *model.Scope, _ any, inputs []*Node) []*Node {
 		return p.modelFn(scope, inputs)
 	}, nil, opt, metrics, nil)
+	if p.run.parts() > 1 {
+		if p.unsplittable {
+			return fmt.Errorf("realm: %s: its loss couples the examples of a batch, so it cannot be split into micro-batches", p.task)
+		}
+		if err := trainer.AccumulateGradients(p.run.parts()); err != nil {
+			return fmt.Errorf("realm: %s: %w", p.task, err)
+		}
+	}
 	loop := train.NewLoop(trainer)
 	if p.run.ProgressBar {
 		commandline.AttachProgressBar(loop)
@@ -227,11 +320,16 @@ func (p *phase) execute(ctx context.Context) error {
 		_, err := ckpt.Save(p.store, st)
 		return err
 	}
+	lastStep := start
 	train.EveryNSteps(loop, 1, "realm-"+p.task, 0, func(l *train.Loop, m []*tensors.Tensor) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		step := optimizer.GetGlobalStep(p.store)
+		if step == lastStep { // a micro-batch that only accumulated gradients.
+			return nil
+		}
+		lastStep = step
 		loss := float64(m[0].Value().(float32))
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("realm: %s: step %d: %w (%v); training stopped, the last good checkpoint in %q is kept",
@@ -260,8 +358,8 @@ func (p *phase) execute(ctx context.Context) error {
 		}
 		return nil
 	})
-	ds := &stepDataset{name: p.task, next: start, batch: p.batch}
-	if _, err := loop.RunToGlobalStep(ds, p.run.Steps); err != nil {
+	ds := &stepDataset{name: p.task, next: start, batch: p.batch, batchSize: p.run.BatchSize, parts: p.run.parts()}
+	if _, err := loop.RunSteps(ds, (p.run.Steps-int(start))*p.run.parts()); err != nil {
 		return fmt.Errorf("realm: %s: %w", p.task, err)
 	}
 	return save(optimizer.GetGlobalStep(p.store))

@@ -44,6 +44,19 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 			t.Errorf("%v: err = %v, want one containing %q", tc.args, err, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-dir", ""}, "give -bert DIR"},
+		{[]string{"-from-scratch", "-bert", "/tmp"}, "exclude each other"},
+		{[]string{"-from-scratch", "-qa-batch", "0"}, "-qa-batch"},
+		{[]string{"-from-scratch", "-test-countries", "1000"}, "-test-countries 1000: the test split asks about"},
+	} {
+		if err := runDemo(ctx, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("demo %v: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
 	if err := runDemo(ctx, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
 	}
@@ -52,14 +65,15 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 	}
 }
 
-// TestDemoEndToEnd runs the demo at a toy size (a few Factbook countries (Azerbaijan, the sixth, is a test country), a couple of steps per
-// phase), then the eval and ask commands on its run directory.
+// TestDemoEndToEnd runs the from-scratch demo at a toy size (one test country, Azerbaijan, and
+// three train countries; a couple of steps per phase), evaluates the finished run again, then
+// runs the eval, index and ask commands on its run directory.
 func TestDemoEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run skipped in -short mode")
 	}
 	dir := filepath.Join(t.TempDir(), "run")
-	args := []string{"-dir", dir, "-docs", "60", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
+	args := []string{"-dir", dir, "-from-scratch", "-test-countries", "1", "-train-countries", "3", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
 		"-qa-steps", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
 		"-ict-batch", "4", "-mlm-batch", "2", "-salient", "entity", "-progress=false"}
 	stdout := os.Stdout
@@ -74,7 +88,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		first, err = readEvaluation(dir)
 	}
 	if err == nil { // The same flags on the finished run only restore and evaluate again.
-		err = runPretrain(context.Background(), slices.Concat(args[:slices.Index(args, "-qa-steps")], args[slices.Index(args, "-qa-steps")+2:]))
+		i := slices.Index(args, "-qa-steps")
+		err = runDemo(context.Background(), slices.Concat(args[:i], []string{"-qa-steps", "0"}, args[i+2:]))
 	}
 	if err == nil {
 		again, err = readEvaluation(dir)
@@ -113,7 +128,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("eval.json records salient kinds %q, want entity", first.SalientKinds)
 	}
 	text := out.String()
-	for _, want := range []string{"salient-span masked (entity;", "masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
+	for _, want := range []string{"on 1 test and 3 train countries", "What this run shows", "REALM − ICT-only", "salient-span masked (entity;", "masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

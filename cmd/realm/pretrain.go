@@ -28,6 +28,7 @@ type pipelineFlags struct {
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
 	retrieverWarmup                                int
+	titles                                         []string // keep only these documents' titles (nil: all).
 	salient                                        spans.Kinds
 	progress, ictHard                              bool
 	timeout                                        time.Duration
@@ -100,7 +101,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
-	pc.SalientKinds = f.salient
+	pc.SalientKinds, pc.Titles = f.salient, f.titles
 	pc.ICTOptions.HardNegatives = f.ictHard
 	pc.ICTOptions.MaskQueries = f.ictMask
 	if f.corpusPath != "" {
@@ -128,7 +129,7 @@ func runPretrain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer watchdog(f.timeout)()
-	_, err := pretrainAndEvaluate(ctx, &f, os.Stdout)
+	_, _, err := pretrainAndEvaluate(ctx, &f, os.Stdout)
 	return err
 }
 
@@ -208,51 +209,57 @@ func subset[T any](xs []T, named []bool, want bool) []T {
 	return out
 }
 
-func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, error) {
+// runInfo is what run.json records of a run with model configuration cfg.
+func (f *pipelineFlags) runInfo(cfg realm.Config) runInfo {
+	return runInfo{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
+}
+
+// pretrainAndEvaluate runs the pipeline of f, evaluates it on held-out sentences, prints the
+// evaluation and writes it to eval.json in the run directory.
+func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, evaluation, error) {
+	var ev evaluation
 	be, err := backend.New()
 	if err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	pc := f.config(out)
 	if f.dir != "" {
 		if err := os.MkdirAll(f.dir, 0o755); err != nil {
-			return nil, err
+			return nil, ev, err
 		}
-		ri := runInfo{Config: pc.Model, MaxDocs: f.maxDocs, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
-		if err := writeRunInfo(f.dir, ri); err != nil {
-			return nil, err
+		if err := writeRunInfo(f.dir, f.runInfo(pc.Model)); err != nil {
+			return nil, ev, err
 		}
 	}
 	res, err := realm.RunPipeline(ctx, be, pc)
 	if err == nil && f.dir != "" && f.bertDir != "" {
-		err = writeRunInfo(f.dir, runInfo{Config: res.Config, MaxDocs: f.maxDocs, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed})
+		err = writeRunInfo(f.dir, f.runInfo(res.Config))
 	}
 	if err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	p := res.Pretrainer
 	defer p.Close()
 	if err := p.Refresher.WaitIdle(ctx); err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	held := p.Eval
 	if f.evalSentences > 0 && len(held) > f.evalSentences {
 		held = held[:f.evalSentences]
 	}
 	fmt.Fprintf(out, "evaluating on %d held-out sentences…\n", len(held))
-	var ev evaluation
 	ev.Sentences, ev.TopK, ev.Configuration = len(held), res.Config.TopK-1, res.Config
 	ev.SalientKinds = pc.SalientKinds.String()
 	if ev.AccRetrieval, ev.AccNull, ev.Utility, err = p.EvaluateLM(ctx, held); err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	snap, err := realm.TakeSnapshot(res.Store)
 	if err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	bm25, err := p.RetrieveBM25(held)
 	if err != nil {
-		return nil, err
+		return nil, ev, err
 	}
 	named := make([]bool, len(held))
 	for i, ex := range held {
@@ -271,16 +278,16 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		retrieved := bm25
 		if r.snap != nil {
 			if retrieved, err = p.Retrieve(ctx, *r.snap, held); err != nil {
-				return nil, err
+				return nil, ev, err
 			}
 		}
 		same, err := p.SameTitleRecall(held, retrieved)
 		if err != nil {
-			return nil, err
+			return nil, ev, err
 		}
 		ans, err := p.AnswerRecall(held, retrieved)
 		if err != nil {
-			return nil, err
+			return nil, ev, err
 		}
 		*r.same, *r.ans = same.Value, ans.Value
 		sameRecalls, ansRecalls = append(sameRecalls, same), append(ansRecalls, ans)
@@ -296,7 +303,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 			}
 			rec, err := p.SameTitleRecall(exs, subset(retrieved, named, part.named))
 			if err != nil {
-				return nil, err
+				return nil, ev, err
 			}
 			*part.value, part.row.Random, part.row.Sentences = rec.Value, rec.Random, rec.N
 		}
@@ -308,11 +315,11 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	}{{sameRecalls, &ev.Paired.SameCountryVsICT, &ev.Paired.SameCountryVsRandom}, {ansRecalls, &ev.Paired.AnswerVsICT, &ev.Paired.AnswerVsRandom}} {
 		vsICT, err := c.r[0].Compare(c.r[1])
 		if err != nil {
-			return nil, err
+			return nil, ev, err
 		}
 		vsRandom, err := c.r[0].OverChance()
 		if err != nil {
-			return nil, err
+			return nil, ev, err
 		}
 		*c.ict, *c.rnd = newPairedRow(vsICT), newPairedRow(vsRandom)
 	}
@@ -333,10 +340,10 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	if f.dir != "" {
 		data, _ := json.MarshalIndent(ev, "", "  ")
 		if err := realm.WriteFileAtomic(filepath.Join(f.dir, "eval.json"), append(data, '\n')); err != nil {
-			return nil, err
+			return nil, ev, err
 		}
 	}
-	return res, nil
+	return res, ev, nil
 }
 
 // readEvaluation reads the eval.json an earlier evaluation wrote to dir.

@@ -26,6 +26,7 @@ import (
 type runInfo struct {
 	Config     realm.Config `json:"config"`
 	MaxDocs    int          `json:"max_docs"`
+	Titles     []string     `json:"titles,omitempty"`
 	CorpusPath string       `json:"corpus_path,omitempty"`
 	BERTDir    string       `json:"bert_dir,omitempty"`
 	Seed       uint64       `json:"seed"`
@@ -62,7 +63,7 @@ func openRun(dir string) (runInfo, *realm.Corpus, error) {
 	if ri.CorpusPath != "" {
 		docs = corpus.OpenJSONL(ri.CorpusPath, corpus.ReadOptions{})
 	}
-	docs = corpus.Head(docs, ri.MaxDocs)
+	docs = corpus.Head(corpus.WithTitles(docs, ri.Titles), ri.MaxDocs)
 	c, _, err := realm.BuildCorpus(tok, docs, ri.Config.DocLen)
 	return ri, c, err
 }
@@ -158,16 +159,51 @@ func pretrainedStore(dir, kind string) (*model.Store, error) {
 
 func qaDir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
 
-// fineTuneQA fine-tunes one retriever's QA model and evaluates it.
-func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string, out io.Writer) (*realm.QA, *realm.QAEval, error) {
+// docEmbeddings returns the corpus embeddings of a pre-trained store's document tower, [N, d]
+// by block id, when they are known already (nil: BuildQA embeds the corpus).
+type docEmbeddings func(ctx context.Context, store *model.Store) ([]float32, error)
+
+// pretrainerEmbeddings reuses the corpus embeddings a Pretrainer computed (its initial index is
+// the ICT retriever's, its last refresh the final model's).
+func pretrainerEmbeddings(p *realm.Pretrainer) docEmbeddings {
+	return func(ctx context.Context, store *model.Store) ([]float32, error) {
+		s, err := realm.TakeSnapshot(store)
+		if err != nil {
+			return nil, err
+		}
+		vecs, ids, err := p.CorpusEmbeddings(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		d := len(vecs) / max(len(ids), 1)
+		byID := make([]float32, len(vecs))
+		for i, id := range ids {
+			copy(byID[int(id)*d:int(id+1)*d], vecs[i*d:(i+1)*d])
+		}
+		return byID, nil
+	}
+}
+
+// fineTuneQA fine-tunes one retriever's QA model and evaluates it. embed, when not nil, gives
+// the dense retrievers' corpus embeddings.
+func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string, embed docEmbeddings, out io.Writer) (*realm.QA, *realm.QAEval, error) {
 	store, err := pretrainedStore(f.dir, kind)
 	if err != nil {
 		return nil, nil, err
 	}
 	rc := realm.DefaultReaderConfig()
 	rc.ReaderBeam, rc.RetrieverBeam = f.readerBeam, min(f.beam, c.Len())
-	q, err := realm.BuildQA(ctx, be, store, ri.Config, rc, c, kind, realm.DefaultBM25Params())
-	if err != nil {
+	var q *realm.QA
+	if embed != nil && kind != realm.RetrieverBM25 {
+		vecs, err := embed(ctx, store)
+		if err != nil {
+			return nil, nil, err
+		}
+		q, err = realm.BuildDenseQA(be, store, ri.Config, rc, c, kind, vecs)
+		if err != nil {
+			return nil, nil, err
+		}
+	} else if q, err = realm.BuildQA(ctx, be, store, ri.Config, rc, c, kind, realm.DefaultBM25Params()); err != nil {
 		return nil, nil, err
 	}
 	train, err := questions("train", c)
@@ -189,7 +225,7 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 	if err != nil {
 		return nil, err
 	}
-	ev, err := q.Evaluate(ctx, exs, realm.QAEvalOptions{RecallAt: []int{1, 5, 20, 100}})
+	ev, err := q.Evaluate(ctx, exs, realm.QAEvalOptions{RecallAt: []int{1, 5, 20, 100}, KeepPredictions: true})
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +330,7 @@ func runFinetune(ctx context.Context, args []string) error {
 	}
 	evs := map[string]*realm.QAEval{}
 	for _, kind := range r.kinds {
-		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.info, r.corpus, kind, os.Stdout); err != nil {
+		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.info, r.corpus, kind, nil, os.Stdout); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 	}

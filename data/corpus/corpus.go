@@ -102,6 +102,29 @@ func (d Document) Validate() error {
 	return nil
 }
 
+// WithTitles streams the documents of docs whose title is one of titles, in the order of docs
+// (all documents when titles is empty): a corpus of chosen subjects, such as the countries a
+// question set asks about. Errors are passed through.
+func WithTitles(docs iter.Seq2[Document, error], titles []string) iter.Seq2[Document, error] {
+	if len(titles) == 0 {
+		return docs
+	}
+	keep := make(map[string]bool, len(titles))
+	for _, t := range titles {
+		keep[t] = true
+	}
+	return func(yield func(Document, error) bool) {
+		for d, err := range docs {
+			if err == nil && !keep[d.Title] {
+				continue
+			}
+			if !yield(d, err) {
+				return
+			}
+		}
+	}
+}
+
 // Head streams the first n documents of docs (all of them when n ≤ 0): a corpus subset for
 // quick runs (the Factbook lists its ten sections per country, country by country).
 func Head(docs iter.Seq2[Document, error], n int) iter.Seq2[Document, error] {

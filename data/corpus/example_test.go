@@ -44,3 +44,20 @@ func ExampleReadJSONL() {
 	// 3 third
 	// 1 docs.jsonl: line 2: text of "2" is empty
 }
+
+func ExampleWithTitles() {
+	data := `{"id":"1","title":"Aruba","text":"one"}
+{"id":"2","title":"Chad","text":"two"}
+{"id":"3","title":"Aruba","text":"three"}
+{"id":"4","title":"Peru","text":"four"}`
+	for d, err := range corpus.WithTitles(corpus.ReadJSONL(strings.NewReader(data), "docs.jsonl", corpus.ReadOptions{}), []string{"Peru", "Aruba"}) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(d.ID, d.Title)
+	}
+	// Output:
+	// 1 Aruba
+	// 3 Aruba
+	// 4 Peru
+}

@@ -217,6 +217,23 @@ func Factbook(split string) iter.Seq2[Example, error] {
 	}
 }
 
+// FactbookCountries returns the countries that an embedded Factbook QA split asks about, in the
+// order of their first question.
+func FactbookCountries(split string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for e, err := range Factbook(split) {
+		if err != nil {
+			return nil, err
+		}
+		if e.Country != "" && !seen[e.Country] {
+			seen[e.Country] = true
+			out = append(out, e.Country)
+		}
+	}
+	return out, nil
+}
+
 var articlesRE = regexp.MustCompile(`\b(a|an|the)\b`)
 
 // Normalize is SQuAD's answer normalisation: lower case, punctuation and the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,24 @@ func TestFactbookSplits(t *testing.T) {
 		}
 		if n < 300 {
 			t.Errorf("split %s has %d questions", split, n)
+		}
+	}
+	for _, split := range Splits {
+		countries, err := FactbookCountries(split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for c, s := range countrySplit {
+			if s == split {
+				n++
+				if !slices.Contains(countries, c) {
+					t.Errorf("FactbookCountries(%s) lacks %q", split, c)
+				}
+			}
+		}
+		if len(countries) != n {
+			t.Errorf("FactbookCountries(%s): %d countries, the split asks about %d", split, len(countries), n)
 		}
 	}
 	if len(perRelation) < 9 {
