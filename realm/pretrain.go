@@ -27,7 +27,7 @@ type PretrainConfig struct {
 	// RefreshEvery is the number of steps between snapshots θ' handed to the index builder (the
 	// paper re-embeds about every 500 steps; the embedded default is measured in the README).
 	// The snapshot after the last step is handed over too, so that once the builder is idle
-	// the index in service is the final model's.
+	// the index in service is the final model's; none is during RetrieverWarmup.
 	RefreshEvery int `json:"refresh_every"`
 	// EmbedBatch is the number of blocks embedded per call when (re)building the index.
 	EmbedBatch int `json:"embed_batch"`
@@ -466,8 +466,10 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			// on with it, and the failures are counted in the metrics.
 			rec.Metrics["index_failures"] = float64(st.Failures)
 			// Refresh every RefreshEvery steps and after the last one, so that the index in
-			// service after training (Refresher.WaitIdle) is the final model's.
-			if step%int64(p.Run.RefreshEvery) == 0 || step == int64(p.Run.Steps) {
+			// service after training (Refresher.WaitIdle) is the final model's; not while the
+			// retriever is frozen (RetrieverWarmup): the index in service is still fresh.
+			last := step == int64(p.Run.Steps)
+			if (step%int64(p.Run.RefreshEvery) == 0 && step > int64(p.Run.RetrieverWarmup)) || last {
 				s, err := TakeSnapshot(p.Store)
 				if err != nil {
 					return err
@@ -536,21 +538,44 @@ func (a *accuracySampler) measure(step int64, ts []*tensors.Tensor) error {
 		}
 		a.exec = exec
 	}
-	args := make([]any, len(ts))
-	for i, t := range ts {
-		args[i] = t
+	// The measure needs the encoder's full [B, K, M, V] logits: with micro-batches it runs on
+	// the same parts as the training step, so it needs no more memory than the step.
+	parts := [][]*tensors.Tensor{ts}
+	if n := a.p.Run.parts(); n > 1 {
+		var err error
+		if parts, err = splitBatch(ts, a.p.Run.BatchSize, n); err != nil {
+			return err
+		}
+		defer func() {
+			for _, part := range parts {
+				for _, t := range part {
+					t.MustFinalizeAll()
+				}
+			}
+		}()
 	}
-	out, err := a.exec.Call(args...)
-	if err != nil {
-		return fmt.Errorf("masked-token accuracies: %w", err)
+	var sumR, sumNull, count float64
+	for _, part := range parts {
+		args := make([]any, len(part))
+		for i, t := range part {
+			args[i] = t
+		}
+		out, err := a.exec.Call(args...)
+		if err != nil {
+			return fmt.Errorf("masked-token accuracies: %w", err)
+		}
+		sumR, sumNull, count = sumR+scalar(out[0]), sumNull+scalar(out[1]), count+scalar(out[2])
+		for _, o := range out {
+			o.MustFinalizeAll()
+		}
 	}
-	n := max(scalar(out[2]), 1)
+	n := max(count, 1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.pending == nil {
 		a.pending = map[int64][2]float64{}
 	}
-	a.pending[step] = [2]float64{scalar(out[0]) / n, scalar(out[1]) / n}
+	a.pending[step] = [2]float64{sumR / n, sumNull / n}
 	return nil
 }
 
@@ -600,7 +625,7 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		return 0, 0, 0, fmt.Errorf("realm: EvaluateLM before BuildIndex")
 	}
 	idx, _ := p.Refresher.Index()
-	B := p.Run.BatchSize
+	B := p.Run.BatchSize / p.Run.parts() // a training step's micro-batch: no more memory than training.
 	var sumR, sumN, count, sumU float64
 	n := 0
 	for start := 0; start+B <= len(exs); start += B {

@@ -75,7 +75,7 @@ func (rc RunConfig) parts() int { return max(rc.MicroBatches, 1) }
 
 // splitBatch cuts the inputs of one step into n micro-batches along their first axis, which must
 // be the batch axis of size B for every input of rank ≥ 1; scalars are repeated in each part.
-// The inputs are finalized (the trainer finalizes the parts it is given).
+// The inputs are left as they are.
 func splitBatch(in []*tensors.Tensor, B, n int) ([][]*tensors.Tensor, error) {
 	parts := make([][]*tensors.Tensor, n)
 	for _, t := range in {
@@ -119,9 +119,6 @@ func splitBatch(in []*tensors.Tensor, B, n int) ([][]*tensors.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-	}
-	for _, t := range in {
-		t.MustFinalizeAll()
 	}
 	return parts, nil
 }
@@ -228,6 +225,9 @@ func (d *stepDataset) Iter() iter.Seq2[train.Batch, error] {
 				continue
 			}
 			parts, err := splitBatch(in, d.batchSize, d.parts)
+			for _, t := range in { // the trainer finalizes the parts it is given.
+				t.MustFinalizeAll()
+			}
 			if err != nil {
 				yield(train.Batch{}, fmt.Errorf("batch of step %d: %w", d.next-1, err))
 				return

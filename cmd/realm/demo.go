@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -82,6 +84,7 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil || qa.steps == 0 {
 		return err
 	}
+	releaseMemory()
 	// Open-QA: the same reader fine-tuned over each retriever, compared on the test countries.
 	be, err := backend.New()
 	if err != nil {
@@ -97,6 +100,7 @@ func runDemo(ctx context.Context, args []string) error {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 		evs[kind], realmQA = ev, q
+		releaseMemory()
 	}
 	printBaselines(os.Stdout, qf.split, evs)
 	return printDemoSummary(ctx, os.Stdout, ev, evs, realmQA, res.Corpus)
@@ -113,12 +117,20 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	f, qa := &pipelineFlags{}, &demoQA{}
 	f.register(fs, d)
 	scratch := fs.Bool("from-scratch", false, "train a small BERT from scratch by masked-LM instead of starting from -bert (the other defaults change with it)")
-	fs.IntVar(&qa.steps, "qa-steps", 300, "open-QA fine-tuning steps per retriever (0: skip QA)")
-	fs.IntVar(&qa.batch, "qa-batch", 4, "questions per open-QA fine-tuning step")
-	fs.IntVar(&qa.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
+	fs.IntVar(&qa.steps, "qa-steps", 150, "open-QA fine-tuning steps per retriever (0: skip QA)")
+	fs.IntVar(&qa.batch, "qa-batch", 2, "questions per open-QA fine-tuning step")
+	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
 	fs.IntVar(&qa.testCountries, "test-countries", 12, "the corpus holds the Factbook documents of the first N countries of the QA test split… (0 with -train-countries 0: the first -docs documents)")
 	fs.IntVar(&qa.trainCountries, "train-countries", 24, "…and of the first N countries of the QA train split, whose questions fine-tune the reader")
 	return fs, f, qa, scratch
+}
+
+// releaseMemory runs the garbage collector and returns freed memory to the system between the
+// demo's stages: tensors on an XLA device are freed by finalizers, which run only after a
+// collection, and the Go collector does not count that memory when it decides to run.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // demoCountries returns the titles of the demo's corpus: the first nTest countries of the

@@ -27,7 +27,7 @@ type pipelineFlags struct {
 	mlmLR, ictLR, realmLR, heldOut, ictMask        float64
 	seed                                           uint64
 	checkpointEvery, evalSentences, maxDocs        int
-	retrieverWarmup                                int
+	retrieverWarmup, microBatches                  int
 	titles                                         []string // keep only these documents' titles (nil: all).
 	salient                                        spans.Kinds
 	progress, ictHard                              bool
@@ -58,6 +58,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.Float64Var(&f.ictMask, "ict-mask-queries", 0, "share of ICT queries masked as REALM masks its sentences (-salient spans), in [0, 1]; 0 keeps ORQA's whole sentences")
 	fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
 	fs.IntVar(&f.evalSentences, "eval-sentences", d.evalSentences, "held-out sentences to evaluate on (0: all)")
+	fs.IntVar(&f.microBatches, "micro-batches", d.microBatches, "split each REALM step's batch into this many parts whose gradients are accumulated (the same update with 1/N of the activation memory; -batch must be a multiple)")
 	fs.IntVar(&f.retrieverWarmup, "retriever-warmup", d.retrieverWarmup, "first REALM steps in which the retriever is frozen while the encoder (and a fresh MLM head) learns to read documents")
 	fs.Float64Var(&f.heldOut, "held-out", d.heldOut, "fraction of the sentences kept out of REALM pre-training for evaluation (chosen by a hash of block and sentence)")
 	fs.TextVar(&f.salient, "salient", d.salient, "salient span kinds REALM pre-training masks: all, or a comma-separated list of entity, date, quantity")
@@ -67,10 +68,13 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 func (f *pipelineFlags) validate() error {
 	for name, v := range map[string]int{"mlm-steps": f.mlmSteps, "ict-steps": f.ictSteps, "refresh-every": f.refresh - 1,
 		"batch": f.batch - 1, "docs": f.maxDocs, "ict-batch": f.ictBatch - 1, "mlm-batch": f.mlmBatch - 1, "checkpoint-every": f.checkpointEvery, "steps": f.realmSteps - 1,
-		"retriever-warmup": f.retrieverWarmup} {
+		"retriever-warmup": f.retrieverWarmup, "micro-batches": f.microBatches} {
 		if v < 0 {
 			return fmt.Errorf("-%s is out of range", name)
 		}
+	}
+	if f.microBatches > 1 && f.batch%f.microBatches != 0 {
+		return fmt.Errorf("-batch %d is not a multiple of -micro-batches %d", f.batch, f.microBatches)
 	}
 	if !(f.heldOut >= 0 && f.heldOut < 1) {
 		return fmt.Errorf("-held-out must be in [0, 1), got %v", f.heldOut)
@@ -102,6 +106,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
 	pc.SalientKinds, pc.Titles = f.salient, f.titles
+	pc.REALM.MicroBatches = f.microBatches
 	pc.ICTOptions.HardNegatives = f.ictHard
 	pc.ICTOptions.MaskQueries = f.ictMask
 	if f.corpusPath != "" {
