@@ -81,6 +81,9 @@ type Pretrainer struct {
 	// History holds the per-step metrics; Refresher the index in service.
 	History   *History
 	Refresher *mips.Refresher[Snapshot]
+	// Embeddings keeps the corpus embeddings of the initial index and of the newest refreshes
+	// (CorpusEmbeddings reuses them).
+	Embeddings *EmbeddingCache
 
 	live     *Retriever // query embeddings for search, with the current θ.
 	snap     *Retriever // the builder's retriever, loaded with θ'.
@@ -89,63 +92,83 @@ type Pretrainer struct {
 	step     int64
 	stalenQs []int32 // featurised staleness queries [n, QueryLen] ids; types are 0.
 	stalenM  []bool
-	embedded []cachedEmbeddings // the newest corpus embeddings, by document-tower fingerprint.
 }
 
-// cachedEmbeddings are the corpus embeddings of one document tower (Snapshot.DocFingerprint).
+// EmbeddingCache keeps the newest corpus embeddings Embed_doc(z) of a few document towers, by
+// Snapshot.DocFingerprint, so that evaluation and fine-tuning reuse those the index builder
+// computed. It is safe for concurrent use; its slices are shared and must not be modified.
+type EmbeddingCache struct {
+	mu      sync.Mutex
+	entries []cachedEmbeddings
+}
+
+// cachedEmbeddings are the corpus embeddings of one document tower.
 type cachedEmbeddings struct {
 	fingerprint string
 	vecs        []float32
 	ids         []int64
 }
 
-// embeddingCacheSize is the number of corpus embeddings a Pretrainer keeps (a few MB each at
-// d = 128): the initial index (the ICT retriever), the newest refreshes and the final model.
+// embeddingCacheSize is the number of corpus embeddings an EmbeddingCache keeps (a few MB each
+// at d = 128): the first (a Pretrainer's initial index: the ICT retriever) and the newest.
 const embeddingCacheSize = 4
 
-// remember caches the corpus embeddings of a document tower.
-func (p *Pretrainer) remember(fingerprint string, vecs []float32, ids []int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, e := range p.embedded {
+// Put keeps the embeddings vecs ([N, d] row-major, row i for block ids[i]) of the document tower
+// with the given fingerprint.
+func (c *EmbeddingCache) Put(fingerprint string, vecs []float32, ids []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
 		if e.fingerprint == fingerprint {
 			return
 		}
 	}
-	p.embedded = append(p.embedded, cachedEmbeddings{fingerprint, vecs, ids})
-	if n := len(p.embedded); n > embeddingCacheSize {
-		// Keep the first (the initial index: the ICT-only baseline's retriever) and the newest.
-		p.embedded = append(p.embedded[:1], p.embedded[n-embeddingCacheSize+1:]...)
+	c.entries = append(c.entries, cachedEmbeddings{fingerprint, vecs, ids})
+	if n := len(c.entries); n > embeddingCacheSize {
+		c.entries = append(c.entries[:1], c.entries[n-embeddingCacheSize+1:]...)
 	}
 }
 
-// CorpusEmbeddings returns Embed_doc(z) of every block with snapshot s's document tower, [N, d]
-// row-major, and the block ids of the rows. Embeddings the Pretrainer computed already (its
-// initial index and every refresh, see DocFingerprint) are reused; others are computed and kept.
-// The slices are shared: do not modify them.
-func (p *Pretrainer) CorpusEmbeddings(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
-	fp := s.DocFingerprint()
-	p.mu.Lock()
-	for _, e := range p.embedded {
-		if e.fingerprint == fp {
-			p.mu.Unlock()
-			return e.vecs, e.ids, nil
+// Get returns the embeddings kept for fingerprint.
+func (c *EmbeddingCache) Get(fingerprint string) (vecs []float32, ids []int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.fingerprint == fingerprint {
+			return e.vecs, e.ids, true
 		}
 	}
-	p.mu.Unlock()
-	r, err := NewRetriever(p.Backend, p.Cfg, nil, p.Run.EmbedBatch)
+	return nil, nil, false
+}
+
+// CorpusEmbeddings returns Embed_doc(z) of every block of c with snapshot s's document tower,
+// [N, d] row-major, and the block ids of the rows: from cache when it holds them, else computed
+// (with backend, in batches of batch blocks) and kept in cache.
+func CorpusEmbeddings(ctx context.Context, backend compute.Backend, cfg Config, c *Corpus, s Snapshot, batch int, cache *EmbeddingCache) ([]float32, []int64, error) {
+	fp := s.DocFingerprint()
+	if vecs, ids, ok := cache.Get(fp); ok {
+		return vecs, ids, nil
+	}
+	r, err := NewRetriever(backend, cfg, nil, batch)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := r.Load(s); err != nil {
 		return nil, nil, err
 	}
-	vecs, ids, err := r.EmbedCorpus(ctx, p.Corpus)
+	vecs, ids, err := r.EmbedCorpus(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
-	p.remember(fp, vecs, ids)
+	cache.Put(fp, vecs, ids)
 	return vecs, ids, nil
+}
+
+// CorpusEmbeddings returns Embed_doc(z) of every block with snapshot s's document tower, [N, d]
+// row-major, and the block ids of the rows, reusing those the Pretrainer computed already (its
+// initial index and every refresh, kept in Embeddings).
+func (p *Pretrainer) CorpusEmbeddings(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
+	return CorpusEmbeddings(ctx, p.Backend, p.Cfg, p.Corpus, s, p.Run.EmbedBatch, p.Embeddings)
 }
 
 // NewPretrainer makes the examples with tagger's salient spans and prepares the retrievers.
@@ -169,7 +192,7 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 	if run.StalenessQueries <= 0 {
 		run.StalenessQueries = 64
 	}
-	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &History{}}
+	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &History{}, Embeddings: &EmbeddingCache{}}
 	s, err := MaskSentences(c, tagger, cfg, run.Seed, run.HeldOut)
 	if err != nil {
 		return nil, err
@@ -268,7 +291,7 @@ func (p *Pretrainer) embedAll(ctx context.Context, s Snapshot) ([]float32, []int
 		return nil, nil, err
 	}
 	embedTime := time.Since(t0)
-	p.remember(s.DocFingerprint(), vecs, ids)
+	p.Embeddings.Put(s.DocFingerprint(), vecs, ids)
 	if old := p.currentIndex(); old != nil && p.Refresher != nil {
 		n := len(p.stalenM) / p.Cfg.QueryLen
 		qv, err := p.snap.EmbedQueries(p.stalenQs, make([]int32, len(p.stalenQs)), p.stalenM, n)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
+
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/data/tokenize"
@@ -280,19 +282,26 @@ func TestQAEndToEnd(t *testing.T) {
 	t.Logf("\n%s", ev.Table())
 }
 
+// qaBM25Setup returns the tiny model configuration, six Factbook documents (Aruba's), the
+// backend and BM25 over them: the set-up of the reader's training tests.
+func qaBM25Setup(t *testing.T) (Config, *Corpus, compute.Backend, *BM25) {
+	t.Helper()
+	cfg, c := smallFactbook(t, 6)
+	bm, err := NewBM25(c, DefaultBM25Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c, backend.MustNew(), bm
+}
+
 // TestReaderLearns fine-tunes a fresh tiny reader with BM25's top-k on the Aruba questions: the
 // reader loss must fall and the reader must then answer some training questions exactly.
 func TestReaderLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for ~10 s")
 	}
-	cfg, c := smallFactbook(t, 6)
+	cfg, c, be, bm := qaBM25Setup(t)
 	ctx := context.Background()
-	be := backend.MustNew()
-	bm, err := NewBM25(c, DefaultBM25Params())
-	if err != nil {
-		t.Fatal(err)
-	}
 	rc := qaTinyReaderConfig()
 	rc.SpanHiddenSize = 32
 	q, err := NewQA(be, newStore(), cfg, rc, c, bm)
@@ -330,13 +339,8 @@ func TestReaderLearns(t *testing.T) {
 // has no gold span, the run says so in its log and records the share as batches_without_gold;
 // with answers the corpus holds, it does not warn.
 func TestFineTuneWarnsWithoutGold(t *testing.T) {
-	cfg, c := smallFactbook(t, 6)
+	cfg, c, be, bm := qaBM25Setup(t)
 	ctx := context.Background()
-	be := backend.MustNew()
-	bm, err := NewBM25(c, DefaultBM25Params())
-	if err != nil {
-		t.Fatal(err)
-	}
 	exs := qaFactbookQuestions(t, c)
 	unanswerable := make([]qa.Example, len(exs))
 	for i, ex := range exs {

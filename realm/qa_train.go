@@ -38,10 +38,14 @@ type QATrainState struct {
 // averaged over the batch. With a DenseRetriever the document embeddings and index stay fixed
 // and the query tower trains with the reader (f(x,z) is recomputed in the graph from the query
 // tower and the fixed Embed_doc(z)); with any other retriever only the reader trains, with a
-// uniform p(z|x) over its top-k. The run uses the phase runner of the other training loops
-// (checkpoints in run.Dir, resume, NaN stop, History); task "qa". Metrics: reader_loss,
-// retriever_loss, reader_oracle (a matching span in the top ReaderBeam), retriever_oracle (an
-// answer in the beam) and span_em (the argmax span matches).
+// uniform p(z|x) over its top-k. The reader's gold spans are ORQA's: the occurrences of an
+// answer's wordpieces in the blocks read (AnswerSpans). The run uses the phase runner of the
+// other training loops (checkpoints in run.Dir, resume, NaN stop, History, MicroBatches);
+// task "qa". Metrics: reader_loss, retriever_loss, reader_oracle (a gold span in the top
+// ReaderBeam), retriever_oracle (an answer in the beam), span_em (the argmax span is gold) and
+// batches_without_gold (the share of the run's batches so far with no gold span at all: they
+// train nothing). When most batches have none, a warning goes to run.Log, once after the
+// first 20 steps (or at the end of a shorter run).
 //
 // A dense retriever's index is saved as QAIndexFile in run.Dir on the first call; a resumed run
 // (or a later one in the same directory) loads it back into the retriever, so the run keeps

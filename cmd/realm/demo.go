@@ -23,9 +23,9 @@ import (
 // in about 20 minutes on two cores with xla:cpu: a short ICT warm start, a few REALM steps with
 // the retriever frozen for the first half, and open-QA fine-tuning on every train question about
 // the corpus's countries. The sizes are measured: see the README's main-job section.
-var demoDefaults = pipelineFlags{dir: "out/demo", ictSteps: 100, realmSteps: 20, retrieverWarmup: 10, refresh: 10,
+var demoDefaults = pipelineFlags{dir: "out/demo", ictSteps: 50, realmSteps: 20, retrieverWarmup: 10, refresh: 10,
 	batch: 4, ictBatch: 16, mlmBatch: 8, queryLen: 48, docLen: 96, topK: 5, mlmLR: 1e-3, ictLR: 1e-4, realmLR: 1e-4,
-	checkpointEvery: 0, evalSentences: 200, heldOut: 0.02, salient: spans.AllKinds, timeout: 60 * time.Minute}
+	checkpointEvery: 0, evalSentences: 160, heldOut: 0.02, salient: spans.AllKinds, timeout: 60 * time.Minute}
 
 // scratchDemoDefaults run the whole pipeline from scratch (a small BERT trained by masked-LM on
 // the corpus), for machines with no network: it shows the machinery, not a model that reads.
@@ -36,6 +36,7 @@ var scratchDemoDefaults = pipelineFlags{dir: "out/demo", mlmSteps: 300, ictSteps
 // demoQA are the demo's open-QA settings.
 type demoQA struct {
 	steps, batch, readerBeam      int
+	lr                            float64
 	testCountries, trainCountries int
 }
 
@@ -58,10 +59,13 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	if !*scratch && f.bertDir == "" {
-		return fmt.Errorf("demo starts from a pre-trained BERT: give -bert DIR (a Hugging Face BERT directory; scripts/fetch-minilm.sh prints one) or -from-scratch")
+		return fmt.Errorf("demo starts from a pre-trained BERT: give -bert DIR or a hub id (scripts/fetch-minilm.sh prints a directory), or -from-scratch")
 	}
-	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || qa.testCountries < 0 || qa.trainCountries < 0 {
-		return fmt.Errorf("-qa-steps must be ≥ 0, -qa-batch and -reader-beam > 0, -test-countries and -train-countries ≥ 0")
+	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || !(qa.lr > 0) || qa.testCountries < 0 || qa.trainCountries < 0 {
+		return fmt.Errorf("-qa-steps must be ≥ 0, -qa-batch, -qa-lr and -reader-beam > 0, -test-countries and -train-countries ≥ 0")
+	}
+	if err := f.resolveBERT(ctx); err != nil {
+		return err
 	}
 	if f.corpusPath == "" && qa.testCountries+qa.trainCountries > 0 {
 		titles, err := demoCountries(qa.testCountries, qa.trainCountries)
@@ -84,18 +88,21 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil || qa.steps == 0 {
 		return err
 	}
-	releaseMemory()
 	// Open-QA: the same reader fine-tuned over each retriever, compared on the test countries.
+	// Only the corpus, the configuration and the corpus embeddings of pre-training are kept.
 	be, err := backend.New()
 	if err != nil {
 		return err
 	}
-	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: 1e-4, readerBeam: qa.readerBeam, beam: 20, seed: f.seed, progress: f.progress}
-	ri := runInfo{Config: res.Config}
+	cfg, c := res.Config, res.Corpus
+	embed := cachedEmbeddings(be, cfg, c, res.Pretrainer.Embeddings) // res is not used past here.
+	releaseMemory()
+	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, readerBeam: qa.readerBeam, beam: 20, seed: f.seed, progress: f.progress}
+	ri := runInfo{Config: cfg}
 	evs := map[string]*realm.QAEval{}
 	var realmQA *realm.QA
 	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
-		q, ev, err := fineTuneQA(ctx, be, &qf, ri, res.Corpus, kind, pretrainerEmbeddings(res.Pretrainer), os.Stdout)
+		q, ev, err := fineTuneQA(ctx, be, &qf, ri, c, kind, embed, os.Stdout)
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
@@ -103,13 +110,13 @@ func runDemo(ctx context.Context, args []string) error {
 		releaseMemory()
 	}
 	printBaselines(os.Stdout, qf.split, evs)
-	return printDemoSummary(ctx, os.Stdout, ev, evs, realmQA, res.Corpus)
+	return printDemoSummary(ctx, os.Stdout, ev, evs, realmQA, c)
 }
 
 // newDemoFlags registers the demo's flags with the pipeline defaults d.
 func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *bool) {
 	fs := newFlags("demo", "Runs REALM end to end on the embedded CIA World Factbook and prints what it learned:\n"+
-		"from a pre-trained BERT (-bert DIR; scripts/demo.sh fetches all-MiniLM-L6-v2), an ICT warm start\n"+
+		"from a pre-trained BERT (-bert DIR or hub id; scripts/demo.sh fetches all-MiniLM-L6-v2), an ICT warm start\n"+
 		"of the retriever, REALM pre-training with an index refreshed in the background, held-out\n"+
 		"masked-LM and retrieval figures, then open-QA fine-tuning of the span reader over BM25,\n"+
 		"ICT-only and REALM retrieval, compared on the test countries' questions. -from-scratch\n"+
@@ -117,8 +124,9 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	f, qa := &pipelineFlags{}, &demoQA{}
 	f.register(fs, d)
 	scratch := fs.Bool("from-scratch", false, "train a small BERT from scratch by masked-LM instead of starting from -bert (the other defaults change with it)")
-	fs.IntVar(&qa.steps, "qa-steps", 150, "open-QA fine-tuning steps per retriever (0: skip QA)")
+	fs.IntVar(&qa.steps, "qa-steps", 180, "open-QA fine-tuning steps per retriever (0: skip QA)")
 	fs.IntVar(&qa.batch, "qa-batch", 2, "questions per open-QA fine-tuning step")
+	fs.Float64Var(&qa.lr, "qa-lr", 3e-4, "peak learning rate of open-QA fine-tuning")
 	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
 	fs.IntVar(&qa.testCountries, "test-countries", 12, "the corpus holds the Factbook documents of the first N countries of the QA test split… (0 with -train-countries 0: the first -docs documents)")
 	fs.IntVar(&qa.trainCountries, "train-countries", 24, "…and of the first N countries of the QA train split, whose questions fine-tune the reader")

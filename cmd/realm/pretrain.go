@@ -16,6 +16,7 @@ import (
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
 )
 
@@ -36,7 +37,7 @@ type pipelineFlags struct {
 
 func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.StringVar(&f.dir, "dir", d.dir, "run directory: checkpoints of each phase (an interrupted run resumes from it)")
-	fs.StringVar(&f.bertDir, "bert", "", "Hugging Face BERT directory to start from (config.json, model.safetensors, tokenizer); empty: train from scratch")
+	fs.StringVar(&f.bertDir, "bert", "", "Hugging Face BERT to start from: a directory (config.json, model.safetensors, tokenizer) or a hub model id, downloaded to the Hugging Face cache; empty: train from scratch")
 	fs.StringVar(&f.corpusPath, "corpus", "", "knowledge corpus as JSONL {id,title,text} (.jsonl or .jsonl.gz); empty: the embedded Factbook")
 	fs.IntVar(&f.maxDocs, "docs", d.maxDocs, "use only the first N documents of the corpus (the Factbook has 10 per country); 0: all")
 	fs.IntVar(&f.mlmSteps, "mlm-steps", d.mlmSteps, "masked-LM steps of the from-scratch encoder (ignored with -bert)")
@@ -87,11 +88,24 @@ func (f *pipelineFlags) validate() error {
 			return fmt.Errorf("-corpus: %w", err)
 		}
 	}
-	if f.bertDir != "" {
+	if f.bertDir != "" && !bert.IsHubID(f.bertDir) {
 		if _, err := os.Stat(filepath.Join(f.bertDir, "config.json")); err != nil {
 			return fmt.Errorf("-bert %s: not a Hugging Face BERT directory: %w", f.bertDir, err)
 		}
 	}
+	return nil
+}
+
+// resolveBERT turns a -bert hub id into the local directory it is downloaded to (bert.Resolve).
+func (f *pipelineFlags) resolveBERT(ctx context.Context) error {
+	if f.bertDir == "" {
+		return nil
+	}
+	dir, err := bert.Resolve(ctx, f.bertDir)
+	if err != nil {
+		return fmt.Errorf("-bert: %w", err)
+	}
+	f.bertDir = dir
 	return nil
 }
 
@@ -131,6 +145,9 @@ func runPretrain(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := f.resolveBERT(ctx); err != nil {
 		return err
 	}
 	defer watchdog(f.timeout)()

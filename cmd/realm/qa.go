@@ -163,15 +163,17 @@ func qaDir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
 // by block id, when they are known already (nil: BuildQA embeds the corpus).
 type docEmbeddings func(ctx context.Context, store *model.Store) ([]float32, error)
 
-// pretrainerEmbeddings reuses the corpus embeddings a Pretrainer computed (its initial index is
-// the ICT retriever's, its last refresh the final model's).
-func pretrainerEmbeddings(p *realm.Pretrainer) docEmbeddings {
+// cachedEmbeddings reuses the corpus embeddings a pre-training run computed (cache: its
+// Pretrainer's Embeddings, whose initial index is the ICT retriever's and whose last refresh is
+// the final model's), computing those it lacks. It holds the cache, not the Pretrainer, so the
+// pre-training model can be freed.
+func cachedEmbeddings(be compute.Backend, cfg realm.Config, c *realm.Corpus, cache *realm.EmbeddingCache) docEmbeddings {
 	return func(ctx context.Context, store *model.Store) ([]float32, error) {
 		s, err := realm.TakeSnapshot(store)
 		if err != nil {
 			return nil, err
 		}
-		vecs, ids, err := p.CorpusEmbeddings(ctx, s)
+		vecs, ids, err := realm.CorpusEmbeddings(ctx, be, cfg, c, s, 64, cache)
 		if err != nil {
 			return nil, err
 		}
