@@ -388,7 +388,7 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 					rb.clear(b, k, q.sp)
 					continue
 				}
-				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, nil); err != nil {
+				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, nil, nil); err != nil {
 					return nil, err
 				}
 				rb.Prior[b*K+k] = q.priorLogit(rs[k])
@@ -438,7 +438,8 @@ func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, l
 		i := b*K + bk
 		bt, sp := rb.texts[i], rb.spans[i][bs]
 		a.BlockID, a.Title, a.Block = rb.blocks[i], q.Corpus.Blocks[rb.blocks[i]].Title, bt.Body
-		a.Start, a.End = bt.Pieces[sp[0]].Start, bt.Pieces[sp[1]].End
+		si, sj := bt.TrimSpan(sp[0], sp[1]) // the same answer under exact match, without ": … (".
+		a.Start, a.End = bt.Pieces[si].Start, bt.Pieces[sj].End
 		a.Text = bt.Body[a.Start:a.End]
 		a.Logit, a.Prob = best, 1/sum
 	}

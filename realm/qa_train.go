@@ -38,8 +38,9 @@ type QATrainState struct {
 // averaged over the batch. With a DenseRetriever the document embeddings and index stay fixed
 // and the query tower trains with the reader (f(x,z) is recomputed in the graph from the query
 // tower and the fixed Embed_doc(z)); with any other retriever only the reader trains, with a
-// uniform p(z|x) over its top-k. The reader's gold spans are ORQA's: the occurrences of an
-// answer's wordpieces in the blocks read (AnswerSpans). The run uses the phase runner of the
+// uniform p(z|x) over its top-k. The reader's gold spans are the spans exact match counts as
+// right (MatchSpans), or ORQA's occurrences of an answer's wordpieces (AnswerSpans) with
+// ReaderConfig.ExactGold. The run uses the phase runner of the
 // other training loops (checkpoints in run.Dir, resume, NaN stop, History, MicroBatches);
 // task "qa". Metrics: reader_loss, retriever_loss, reader_oracle (a gold span in the top
 // ReaderBeam), retriever_oracle (an answer in the beam), span_em (the argmax span is gold) and
@@ -121,7 +122,11 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			for b, ex := range exs {
 				x := questionPieces(q.Corpus.Tok, ex.Question, Q)
 				answers := prepareAnswers(ex.Answers)
-				hasGold, err := q.setExample(rb, b, x, res[b], AnswerPieces(q.Corpus.Tok, ex.Answers))
+				var pieces [][]int32
+				if q.Reader.ExactGold {
+					pieces = AnswerPieces(q.Corpus.Tok, ex.Answers)
+				}
+				hasGold, err := q.setExample(rb, b, x, res[b], answers, pieces)
 				if err != nil {
 					return nil, err
 				}
@@ -206,17 +211,17 @@ func (c *goldCoverage) warn() {
 func (c *goldCoverage) finish() { c.warn() }
 
 // setExample featurises the reader inputs of question b: its first ReaderBeam blocks (padding
-// blocks when fewer were retrieved), with gold spans when answers (AnswerPieces) are given and
-// the uniform prior (zeros; the dense graph replaces it with f(x,z)). It reports whether any
-// block read has a gold span.
-func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, answers [][]int32) (bool, error) {
+// blocks when fewer were retrieved), with the gold spans of answers (or of their wordpieces,
+// when pieces is not nil: ReaderConfig.ExactGold) and the uniform prior (zeros; the dense graph
+// replaces it with f(x,z)). It reports whether any block read has a gold span.
+func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, answers []normAnswer, pieces [][]int32) (bool, error) {
 	anyGold := false
 	for k := range rb.K {
 		if k >= len(rs) {
 			rb.clear(b, k, q.sp)
 			continue
 		}
-		g, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers)
+		g, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers, pieces)
 		if err != nil {
 			return false, err
 		}

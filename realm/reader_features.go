@@ -146,6 +146,23 @@ func (bt *BlockText) AnswerSpans(answers [][]int32, maxPieces, limit int) [][2]i
 	return out
 }
 
+// TrimSpan drops the words made only of punctuation from both ends of the span (i, j) of
+// pieces, keeping at least one piece: ": Baku (" becomes "Baku". Exact match is unchanged (SQuAD
+// normalisation removes punctuation); the answer reads as one.
+func (bt *BlockText) TrimSpan(i, j int) (int, int) {
+	punct := func(k int) bool {
+		t := bt.SpanText(k, k)
+		return t != "" && strings.IndexFunc(t, func(r rune) bool { return !unicode.IsPunct(r) && !unicode.IsSymbol(r) }) < 0
+	}
+	for i < j && punct(i) {
+		i++
+	}
+	for j > i && punct(j) {
+		j--
+	}
+	return i, j
+}
+
 // qaSortSpans sorts spans by start, then end.
 func qaSortSpans(s [][2]int) {
 	slices.SortFunc(s, func(a, b [2]int) int {
@@ -287,10 +304,10 @@ func newReaderBatch(B, K, R, NS int) *readerBatch {
 
 // set featurises block k of question b: [CLS] question[:QueryLen−2] [SEP] body [SEP] with token
 // types 0 then 1 (REALM's join), the body cut to fit R, its whole-word candidate spans of at
-// most maxWidth pieces (in the first maxBody pieces of the body), and (when answers is not nil)
-// which of them are gold: the occurrences of an answer's wordpieces (AnswerSpans). It reports
-// whether the block has a gold span.
-func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers [][]int32) (bool, error) {
+// most maxWidth pieces (in the first maxBody pieces of the body), and which of them are gold:
+// the spans matching answers (MatchSpans) or, when pieces is not nil, the occurrences of those
+// wordpiece sequences (AnswerSpans). It reports whether the block has a gold span.
+func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer, pieces [][]int32) (bool, error) {
 	i := b*rb.K + k
 	R, NS := rb.R, rb.NS
 	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
@@ -310,8 +327,13 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 	}
 	rb.blocks[i], rb.spans[i], rb.texts[i], rb.bodyStart[i] = id, spans, bt, start
 	gold := map[[2]int]bool{}
-	if answers != nil {
-		for _, s := range bt.AnswerSpans(answers, maxWidth, limit) {
+	switch {
+	case pieces != nil:
+		for _, s := range bt.AnswerSpans(pieces, maxWidth, limit) {
+			gold[s] = true
+		}
+	case answers != nil:
+		for _, s := range bt.matchSpans(answers, maxWidth, limit, false) {
 			gold[s] = true
 		}
 	}

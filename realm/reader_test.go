@@ -159,6 +159,34 @@ func TestAnswerSpans(t *testing.T) {
 	}
 }
 
+// TestTrimSpan checks that an answer span loses the punctuation words at its ends, and only
+// those, and stays an exact match.
+func TestTrimSpan(t *testing.T) {
+	tok := qaTokenizer(t)
+	bt := NewBlockText(tok, "Capital: Baku (Baki); U.S. Virgin Islands.")
+	find := func(text string) [2]int {
+		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces)) {
+			if bt.SpanText(c[0], c[1]) == text {
+				return c
+			}
+		}
+		t.Fatalf("no span %q", text)
+		return [2]int{}
+	}
+	for span, want := range map[string]string{
+		": Baku (": "Baku", "Baku": "Baku", "(Baki);": "Baki", "U.S. Virgin Islands.": "U.S. Virgin Islands", ":": ":",
+	} {
+		s := find(span)
+		i, j := bt.TrimSpan(s[0], s[1])
+		if got := bt.SpanText(i, j); got != want {
+			t.Errorf("TrimSpan(%q) = %q, want %q", span, got, want)
+		}
+		if !qa.ExactMatch(bt.SpanText(i, j), []string{span}) && span != ":" {
+			t.Errorf("TrimSpan(%q) changed the exact-match answer", span)
+		}
+	}
+}
+
 func TestCandidateSpans(t *testing.T) {
 	tok := qaTokenizer(t)
 	bt := NewBlockText(tok, "Oranjestad, capital of Aruba, lies on the southern coast.")
@@ -200,7 +228,7 @@ func TestReaderFeatures(t *testing.T) {
 	x := questionPieces(tok, "What is the capital of Aruba?", 8)
 	const R, NS = 24, 60
 	rb := newReaderBatch(1, 2, R, NS)
-	hasGold, err := rb.set(0, 0, sp, x, 7, bt, 10, 100, AnswerPieces(tok, []string{"Oranjestad"}))
+	hasGold, err := rb.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), nil)
 	if err != nil || !hasGold {
 		t.Fatalf("set: gold %v, %v", hasGold, err)
 	}
@@ -225,8 +253,25 @@ func TestReaderFeatures(t *testing.T) {
 			}
 		}
 	}
-	if nGold != 1 { // "Oranjestad", not "Oranjestad." (ORQA's gold spans are the answer's pieces).
-		t.Errorf("%d gold spans, want 1", nGold)
+	if nGold != 2 { // "Oranjestad" and "Oranjestad.": both are exact matches.
+		t.Errorf("%d gold spans, want 2", nGold)
+	}
+	// ExactGold: only the answer's own wordpieces (ORQA), not "Oranjestad.".
+	rbx := newReaderBatch(1, 1, R, NS)
+	if g, err := rbx.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), AnswerPieces(tok, []string{"Oranjestad"})); err != nil || !g {
+		t.Fatalf("set with exact gold: gold %v, %v", g, err)
+	}
+	nExact := 0
+	for s := range NS {
+		if rbx.Gold[s] {
+			nExact++
+			if sp := rbx.spans[0][s]; bt.SpanText(sp[0], sp[1]) != "Oranjestad" {
+				t.Errorf("exact gold span %q", bt.SpanText(sp[0], sp[1]))
+			}
+		}
+	}
+	if nExact != 1 {
+		t.Errorf("%d exact gold spans, want 1", nExact)
 	}
 	for s := range NS {
 		if rb.SpanMask[NS+s] {
@@ -235,7 +280,7 @@ func TestReaderFeatures(t *testing.T) {
 	}
 	// A body cut by the sequence length keeps only spans inside it.
 	rb2 := newReaderBatch(1, 1, 12, NS)
-	if hasGold, err := rb2.set(0, 0, sp, x, 7, bt, 10, 100, AnswerPieces(tok, []string{"Oranjestad"})); err != nil || hasGold {
+	if hasGold, err := rb2.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), nil); err != nil || hasGold {
 		t.Fatalf("set on a cut body: gold %v, %v", hasGold, err)
 	}
 	for s := range NS {

@@ -23,7 +23,7 @@ import (
 // in about 20 minutes on two cores with xla:cpu: a short ICT warm start, a few REALM steps with
 // the retriever frozen for the first half, and open-QA fine-tuning on every train question about
 // the corpus's countries. The sizes are measured: see the README's main-job section.
-var demoDefaults = pipelineFlags{dir: "out/demo", ictSteps: 50, realmSteps: 20, retrieverWarmup: 10, refresh: 10,
+var demoDefaults = pipelineFlags{dir: "out/demo", ictSteps: 100, realmSteps: 20, retrieverWarmup: 10, refresh: 10,
 	batch: 4, ictBatch: 16, mlmBatch: 8, queryLen: 48, docLen: 96, topK: 5, mlmLR: 1e-3, ictLR: 1e-4, realmLR: 1e-4,
 	checkpointEvery: 0, evalSentences: 160, heldOut: 0.02, salient: spans.AllKinds, timeout: 60 * time.Minute}
 
@@ -124,7 +124,7 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	f, qa := &pipelineFlags{}, &demoQA{}
 	f.register(fs, d)
 	scratch := fs.Bool("from-scratch", false, "train a small BERT from scratch by masked-LM instead of starting from -bert (the other defaults change with it)")
-	fs.IntVar(&qa.steps, "qa-steps", 180, "open-QA fine-tuning steps per retriever (0: skip QA)")
+	fs.IntVar(&qa.steps, "qa-steps", 130, "open-QA fine-tuning steps per retriever (0: skip QA)")
 	fs.IntVar(&qa.batch, "qa-batch", 2, "questions per open-QA fine-tuning step")
 	fs.Float64Var(&qa.lr, "qa-lr", 3e-4, "peak learning rate of open-QA fine-tuning")
 	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
