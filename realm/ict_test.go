@@ -22,7 +22,7 @@ import (
 func TestICTLearns(t *testing.T) {
 	cfg := tinyConfig()
 	cfg.Retriever.HiddenSize, cfg.Retriever.IntermediateSize, cfg.ProjectionDim = 32, 64, 16
-	const B, steps = 8, 400
+	const B, steps = 8, 600
 	store := model.NewStore()
 	store.SetParam(initializer.ParamInitialSeed, int64(1))
 	opt := Optimizer{PeakLR: 1e-2, WarmupSteps: 20, TotalSteps: steps, ClipNorm: 1}
