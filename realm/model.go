@@ -26,6 +26,7 @@ package realm
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
@@ -122,10 +123,16 @@ func Embed(scope *model.Scope, cfg bert.Config, dim int, ids, typeIDs, mask *Nod
 
 // QueryTower returns the scope of the query tower under root.
 func (c Config) QueryTower(root *model.Scope) *model.Scope {
+	return root.At("%s", strings.TrimPrefix(c.QueryTowerScope(), "/"))
+}
+
+// QueryTowerScope is the absolute scope path of the query tower ("/embedder" when the towers
+// are shared), a key for Optimizer.LRScale.
+func (c Config) QueryTowerScope() string {
 	if c.SeparateTowers {
-		return root.At(QueryEmbedderScope)
+		return "/" + QueryEmbedderScope
 	}
-	return root.At(EmbedderScope)
+	return "/" + EmbedderScope
 }
 
 // DocTower returns the scope of the document tower under root.

@@ -2,6 +2,8 @@ package realm
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
@@ -29,6 +31,24 @@ type Optimizer struct {
 	WeightDecay float64
 	// ClipNorm is the maximum global L2 norm of the gradient (BERT uses 1.0); 0 disables clipping.
 	ClipNorm float64
+	// LRScale multiplies the learning rate of the variables under some scopes, keyed by scope
+	// path ("/embedder" scales every variable under /embedder): their whole step, Adam's and the
+	// decay, is scaled. Adam's step does not depend on the gradient's scale, so scaling a loss
+	// term cannot do this. Missing scopes keep a factor of 1.
+	LRScale map[string]float64
+}
+
+// lrScale is the learning-rate factor of a variable under scope (the deepest key of LRScale
+// that is the scope or one of its parents; 1 if none).
+func (o Optimizer) lrScale(scope string) float64 {
+	best, factor := -1, 1.0
+	for key, f := range o.LRScale {
+		k := strings.TrimSuffix(key, "/")
+		if (scope == k || strings.HasPrefix(scope, k+"/")) && len(k) > best {
+			best, factor = len(k), f
+		}
+	}
+	return factor
 }
 
 // gradientUpdater is the part of GoMLX's Adam that applies gradients computed elsewhere (here:
@@ -53,6 +73,8 @@ func (o Optimizer) Validate() error {
 		return fmt.Errorf("optimizer: learning rate must be > 0, got %g", o.PeakLR)
 	case o.TotalSteps <= 0:
 		return fmt.Errorf("optimizer: total steps must be > 0, got %d", o.TotalSteps)
+	case !validScales(o.LRScale):
+		return fmt.Errorf("optimizer: learning-rate scales must be finite and ≥ 0, got %v", o.LRScale)
 	case o.WarmupSteps < 0 || o.WarmupSteps > o.TotalSteps:
 		return fmt.Errorf("optimizer: warm-up steps %d outside [0, total steps %d]", o.WarmupSteps, o.TotalSteps)
 	case o.WeightDecay < 0 || o.ClipNorm < 0:
@@ -149,6 +171,13 @@ func (o Optimizer) apply(scope *model.Scope, vars []*model.Variable, values, gra
 			v.SetNodeValue(Sub(v.NodeValue(g), decay))
 		}
 	}
+	// Per-scope learning rates: θ ← θ_old + factor·(θ_new − θ_old).
+	for i, v := range vars {
+		if f := o.lrScale(v.Scope()); f != 1 {
+			old := values[i]
+			v.SetNodeValue(Add(old, MulScalar(Sub(v.NodeValue(g), old), f)))
+		}
+	}
 	for name, x := range map[string]*Node{MetricLearningRate: lr, MetricGradNorm: gradNorm} {
 		mv := scope.At(MetricsScope).VariableWithValue(name, float32(0))
 		mv.SetTrainable(false)
@@ -174,4 +203,13 @@ func (o Optimizer) UpdateGraph(scope *model.Scope, _ *Graph, loss *Node) {
 // Clear deletes the optimizer's moment variables (implements optimizer.Interface).
 func (o Optimizer) Clear(scope *model.Scope) error {
 	return optimizer.Adam().Done().Clear(scope)
+}
+
+func validScales(scales map[string]float64) bool {
+	for _, f := range scales {
+		if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return false
+		}
+	}
+	return true
 }

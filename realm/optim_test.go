@@ -66,3 +66,48 @@ func TestOptimizerValidate(t *testing.T) {
 		t.Errorf("DefaultOptimizer(1e-4, 1000) = %+v: want 100 warm-up steps (REALM's max(100, total/10))", d)
 	}
 }
+
+// TestOptimizerLRScale trains three copies of a variable with the same gradient under scopes
+// with learning-rate factors 1, 0.25 and 0 (the deepest key wins): their moves must be in that
+// ratio, since Adam's step is the same for all three (no weight decay, which depends on θ).
+func TestOptimizerLRScale(t *testing.T) {
+	o := Optimizer{PeakLR: 0.1, WarmupSteps: 1, TotalSteps: 4, ClipNorm: 1,
+		LRScale: map[string]float64{"/slow/": 0.25, "/slow/frozen": 0}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	paths := []string{"/full/w", "/slow/w", "/slow/frozen/w"}
+	exec := model.MustNewExec(backend.MustNew(), store, func(scope *model.Scope, g *Graph) *Node {
+		var loss *Node
+		slow := scope.In("slow")
+		for _, sc := range []*model.Scope{scope.In("full"), slow, slow.In("frozen")} {
+			w := sc.WithInitializer(initializer.One).VariableWithShape("w", shapes.Make(dtypes.Float32, 2, 2)).NodeValue(g)
+			term := ReduceAllSum(Mul(w, Const(g, [][]float32{{1, -2}, {3, 0.5}})))
+			if loss == nil {
+				loss = term
+			} else {
+				loss = Add(loss, term)
+			}
+		}
+		lr, _ := o.Update(scope, loss)
+		return lr
+	})
+	for range 3 {
+		exec.MustCall()
+	}
+	moved := make([]float64, len(paths))
+	for i, p := range paths {
+		w := store.GetVariable(p).MustValue().Value().([][]float32)
+		moved[i] = 1 - float64(w[0][0])
+	}
+	if moved[0] <= 0 {
+		t.Fatalf("the unscaled variable did not move against its gradient: %v", moved)
+	}
+	if math.Abs(moved[1]-0.25*moved[0]) > 1e-5 || moved[2] != 0 {
+		t.Errorf("moves %v, want ratios 1 : 0.25 : 0", moved)
+	}
+	if err := (Optimizer{PeakLR: 1, TotalSteps: 1, LRScale: map[string]float64{"/x": -1}}).Validate(); err == nil {
+		t.Error("a negative learning-rate scale was accepted")
+	}
+}

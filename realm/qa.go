@@ -256,6 +256,9 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 	if r == nil {
 		return nil, fmt.Errorf("realm qa: no retriever")
 	}
+	if R := rc.Len(cfg); R < 8 || R > cfg.Encoder.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("realm qa: reader_seq_len %d outside [8, %d positions of the encoder]", R, cfg.Encoder.MaxPositionEmbeddings)
+	}
 	if c.Len() < rc.ReaderBeam {
 		return nil, fmt.Errorf("realm qa: the corpus has %d blocks, fewer than the reader beam %d", c.Len(), rc.ReaderBeam)
 	}
@@ -266,7 +269,7 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 	for _, b := range c.Blocks {
 		q.maxBody = max(q.maxBody, len(b.TokenIDs))
 	}
-	q.maxBody = max(1, min(q.maxBody, cfg.ReaderLen()-4))
+	q.maxBody = max(1, min(q.maxBody, rc.Len(cfg)-4))
 	q.ns = MaxSpans(q.maxBody, rc.MaxSpanWidth)
 	var err error
 	q.exec, err = model.NewExec(backend, store, func(scope *model.Scope, in []*Node) *Node {
@@ -368,7 +371,7 @@ func (q *QA) priorLogit(r mips.Result) float32 {
 
 // read runs the reader over the first ReaderBeam blocks of each question's results.
 func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Result) ([]Answer, error) {
-	B, K, R := q.Reader.Batch, q.Reader.ReaderBeam, q.Cfg.ReaderLen()
+	B, K, R := q.Reader.Batch, q.Reader.ReaderBeam, q.Reader.Len(q.Cfg)
 	out := make([]Answer, len(questions))
 	rb := newReaderBatch(B, K, R, q.ns)
 	for start := 0; start < len(questions); start += B {

@@ -414,3 +414,48 @@ func BenchmarkQAFineTuneStep(b *testing.B) {
 	b.ReportMetric((recs[len(recs)-1].Time-recs[0].Time).Seconds()/float64(b.N), "s/step")
 	b.ReportMetric(float64(q.SpanSlots()), "span_slots")
 }
+
+// TestReaderSeqLen checks ReaderConfig.SeqLen: the reader reads [CLS] question [SEP] body [SEP]
+// in SeqLen positions, so every answer comes from the part of its block that fits, and a length
+// past the encoder's positions is refused.
+func TestReaderSeqLen(t *testing.T) {
+	cfg, c, be, bm := qaBM25Setup(t)
+	rc := qaTinyReaderConfig()
+	if rc.Len(cfg) != cfg.QueryLen+cfg.DocLen {
+		t.Fatalf("default reader length %d, want QueryLen + DocLen = %d", rc.Len(cfg), cfg.QueryLen+cfg.DocLen)
+	}
+	rc.SeqLen = cfg.Encoder.MaxPositionEmbeddings + 1
+	if _, err := NewQA(be, newStore(), cfg, rc, c, bm); err == nil || !strings.Contains(err.Error(), "reader_seq_len") {
+		t.Fatalf("reader_seq_len past the positions: %v", err)
+	}
+	rc.SeqLen = 20
+	q, err := NewQA(be, newStore(), cfg, rc, c, bm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := qaFactbookQuestions(t, c)
+	questions := make([]string, 0, 8)
+	for _, ex := range exs[:min(8, len(exs))] {
+		questions = append(questions, ex.Question)
+	}
+	answers, err := q.AnswerBatch(context.Background(), questions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := 0 // answers from blocks longer than what fits
+	for i, a := range answers {
+		qaCheckAnswer(t, q, a)
+		body := rc.SeqLen - 3 - len(questionPieces(c.Tok, questions[i], cfg.QueryLen)) // body pieces that fit
+		bt := q.Text(a.BlockID)
+		if len(bt.Pieces) <= body {
+			continue
+		}
+		cut++
+		if a.End > bt.Pieces[body-1].End {
+			t.Errorf("answer %q ends at byte %d, past the %d body pieces that fit in %d positions (byte %d)", a.Text, a.End, body, rc.SeqLen, bt.Pieces[body-1].End)
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no answer came from a block longer than the reader's length: the test checks nothing")
+	}
+}

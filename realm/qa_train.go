@@ -60,7 +60,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 		h = &History{}
 	}
 	dense, isDense := q.Retriever.(*DenseRetriever)
-	K, R, NS := q.Reader.ReaderBeam, q.Cfg.ReaderLen(), q.ns
+	K, R, NS := q.Reader.ReaderBeam, q.Reader.Len(q.Cfg), q.ns
 	Kw := K
 	if isDense {
 		Kw = max(K, min(q.Reader.RetrieverBeam, q.Corpus.Len()))

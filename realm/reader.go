@@ -78,6 +78,21 @@ type ReaderConfig struct {
 	// (BlockText.MatchSpans), the spans exact match counts as right: on the demo's Factbook
 	// questions the reader learned faster from those (see the README's main job).
 	ExactGold bool `json:"exact_gold,omitempty"`
+	// SeqLen is the reader's sequence length: [CLS] question [SEP] body [SEP] packed into SeqLen
+	// positions, the body cut to fit (ORQA's and Hugging Face's reader_seq_len, 288 and 320
+	// there). 0 takes Config.ReaderLen, QueryLen + DocLen, which never cuts a body; questions
+	// are usually far shorter than QueryLen (the Factbook's: 8 wordpieces at the median, 30 at
+	// most), so a shorter SeqLen saves the reader's compute on padding.
+	SeqLen int `json:"reader_seq_len,omitempty"`
+}
+
+// Len is the reader's sequence length under model configuration cfg (SeqLen, or cfg.ReaderLen
+// when SeqLen is 0).
+func (rc ReaderConfig) Len(cfg Config) int {
+	if rc.SeqLen > 0 {
+		return rc.SeqLen
+	}
+	return cfg.ReaderLen()
 }
 
 // DefaultReaderConfig returns ORQA/REALM's reader settings with a retriever beam of 100.
@@ -100,6 +115,8 @@ func (rc ReaderConfig) Validate() error {
 		return fmt.Errorf("realm reader: layer_norm_eps must be > 0, got %g", rc.LayerNormEps)
 	case rc.Batch <= 0:
 		return fmt.Errorf("realm reader: batch must be > 0, got %d", rc.Batch)
+	case rc.SeqLen < 0:
+		return fmt.Errorf("realm reader: reader_seq_len must be ≥ 0, got %d", rc.SeqLen)
 	}
 	return nil
 }

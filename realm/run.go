@@ -32,6 +32,15 @@ type RunConfig struct {
 	BatchSize int `json:"batch_size"`
 	// LR is the peak learning rate (linear warm-up and decay, see Optimizer).
 	LR float64 `json:"lr"`
+	// WarmupSteps is the length of the linear warm-up; 0 takes ORQA's and REALM's rule
+	// (DefaultOptimizer: min(10000, max(100, Steps/10)), at most half the run). That rule was
+	// written for runs of thousands of steps: a fine-tuning run of a few hundred spends half of
+	// it warming up, where BERT's fine-tuning recipe warms up for a tenth.
+	WarmupSteps int `json:"warmup_steps,omitempty"`
+	// LRScale multiplies the learning rate of the variables under some scopes (Optimizer.LRScale):
+	// open-QA fine-tuning can train the pre-trained query tower (Config.QueryTowerScope) more
+	// gently than the fresh span reader.
+	LRScale map[string]float64 `json:"lr_scale,omitempty"`
 	// Seed fixes the data order (and masking): batch i depends only on (Seed, i).
 	Seed uint64 `json:"seed"`
 	// CheckpointEvery saves a checkpoint every that many steps (0: only at the end).
@@ -64,6 +73,8 @@ func (rc RunConfig) validate() error {
 		return fmt.Errorf("realm: learning rate must be > 0, got %g", rc.LR)
 	case rc.CheckpointEvery < 0:
 		return fmt.Errorf("realm: checkpoint interval must be ≥ 0, got %d", rc.CheckpointEvery)
+	case rc.WarmupSteps < 0 || rc.WarmupSteps > rc.Steps:
+		return fmt.Errorf("realm: warm-up steps %d outside [0, steps %d]", rc.WarmupSteps, rc.Steps)
 	case rc.MicroBatches < 0 || rc.MicroBatches > 1 && rc.BatchSize%rc.MicroBatches != 0:
 		return fmt.Errorf("realm: the batch size %d is not a multiple of %d micro-batches", rc.BatchSize, rc.MicroBatches)
 	}
@@ -281,6 +292,13 @@ func (p *phase) execute(ctx context.Context) error {
 	}
 
 	opt := DefaultOptimizer(p.run.LR, p.run.Steps)
+	if p.run.WarmupSteps > 0 {
+		opt.WarmupSteps = p.run.WarmupSteps
+	}
+	opt.LRScale = p.run.LRScale
+	if err := opt.Validate(); err != nil {
+		return fmt.Errorf("realm: %s: %w", p.task, err)
+	}
 	var metrics []metric.Interface
 	for i, name := range p.metricNames {
 		metrics = append(metrics, metric.NewExponentialMovingAverageMetric(name, name, "realm",

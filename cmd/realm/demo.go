@@ -36,7 +36,8 @@ var scratchDemoDefaults = pipelineFlags{dir: "out/demo", mlmSteps: 300, ictSteps
 // demoQA are the demo's open-QA settings.
 type demoQA struct {
 	steps, batch, readerBeam      int
-	lr                            float64
+	warmup, readerLen             int
+	lr, retrieverLRScale          float64
 	testCountries, trainCountries int
 }
 
@@ -61,8 +62,11 @@ func runDemo(ctx context.Context, args []string) error {
 	if !*scratch && f.bertDir == "" {
 		return fmt.Errorf("demo starts from a pre-trained BERT: give -bert DIR or a hub id (scripts/fetch-minilm.sh prints a directory), or -from-scratch")
 	}
-	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || !(qa.lr > 0) || qa.testCountries < 0 || qa.trainCountries < 0 {
-		return fmt.Errorf("-qa-steps must be ≥ 0, -qa-batch, -qa-lr and -reader-beam > 0, -test-countries and -train-countries ≥ 0")
+	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || !(qa.lr > 0) || qa.testCountries < 0 || qa.trainCountries < 0 || qa.warmup < 0 || qa.readerLen < 0 || !(qa.retrieverLRScale >= 0) {
+		return fmt.Errorf("-qa-steps, -qa-warmup, -qa-retriever-lr-scale, -reader-len, -test-countries and -train-countries must be ≥ 0, -qa-batch, -qa-lr and -reader-beam > 0")
+	}
+	if qa.steps > 0 && qa.warmup > qa.steps {
+		return fmt.Errorf("-qa-warmup %d exceeds -qa-steps %d", qa.warmup, qa.steps)
 	}
 	if err := f.resolveBERT(ctx); err != nil {
 		return err
@@ -97,7 +101,8 @@ func runDemo(ctx context.Context, args []string) error {
 	cfg, c := res.Config, res.Corpus
 	embed := cachedEmbeddings(be, cfg, c, res.Pretrainer.Embeddings) // res is not used past here.
 	releaseMemory()
-	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, readerBeam: qa.readerBeam, beam: 20, seed: f.seed, progress: f.progress}
+	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, warmup: qa.warmup, retrieverLRScale: qa.retrieverLRScale,
+		readerBeam: qa.readerBeam, readerLen: qa.readerLen, beam: 20, seed: f.seed, progress: f.progress}
 	ri := runInfo{Config: cfg}
 	evs := map[string]*realm.QAEval{}
 	var realmQA *realm.QA
@@ -127,7 +132,10 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	fs.IntVar(&qa.steps, "qa-steps", 130, "open-QA fine-tuning steps per retriever (0: skip QA)")
 	fs.IntVar(&qa.batch, "qa-batch", 2, "questions per open-QA fine-tuning step")
 	fs.Float64Var(&qa.lr, "qa-lr", 3e-4, "peak learning rate of open-QA fine-tuning")
+	fs.Float64Var(&qa.retrieverLRScale, "qa-retriever-lr-scale", 0.1, "the dense retrievers' query tower fine-tunes at this multiple of -qa-lr (at the full rate, REALM's diverged)")
+	fs.IntVar(&qa.warmup, "qa-warmup", 13, "warm-up steps of open-QA fine-tuning (a tenth of -qa-steps, as in BERT's fine-tuning; 0: ORQA's rule, at least 100 steps or half the run)")
 	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
+	fs.IntVar(&qa.readerLen, "reader-len", 128, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length; the Factbook's questions have at most 30 wordpieces)")
 	fs.IntVar(&qa.testCountries, "test-countries", 12, "the corpus holds the Factbook documents of the first N countries of the QA test split… (0 with -train-countries 0: the first -docs documents)")
 	fs.IntVar(&qa.trainCountries, "train-countries", 24, "…and of the first N countries of the QA train split, whose questions fine-tune the reader")
 	return fs, f, qa, scratch

@@ -51,6 +51,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{[]string{"-dir", ""}, "give -bert DIR"},
 		{[]string{"-from-scratch", "-bert", "/tmp"}, "exclude each other"},
 		{[]string{"-from-scratch", "-qa-batch", "0"}, "-qa-batch"},
+		{[]string{"-from-scratch", "-qa-steps", "5", "-qa-warmup", "6"}, "-qa-warmup 6 exceeds -qa-steps 5"},
 		{[]string{"-from-scratch", "-test-countries", "1000"}, "-test-countries 1000: the test split asks about"},
 	} {
 		if err := runDemo(ctx, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -74,7 +75,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"-dir", dir, "-from-scratch", "-test-countries", "1", "-train-countries", "3", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
-		"-qa-steps", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
+		"-qa-steps", "1", "-qa-warmup", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
 		"-ict-batch", "4", "-mlm-batch", "2", "-salient", "entity", "-progress=false"}
 	stdout := os.Stdout
 	r, w, _ := os.Pipe()

@@ -105,9 +105,10 @@ func questions(split string, c *realm.Corpus) ([]dataqa.Example, error) {
 // qaFlags are the flags of finetune, eval and ask.
 type qaFlags struct {
 	dir, retriever, split string
-	steps, batch          int
-	lr                    float64
+	steps, batch, warmup  int
+	lr, retrieverLRScale  float64
 	readerBeam, beam      int
+	readerLen             int
 	seed                  uint64
 	progress              bool
 }
@@ -117,14 +118,24 @@ func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 	fs.StringVar(&f.retriever, "retriever", "realm", "retriever: realm (REALM pre-trained), ict (ICT only, ORQA), bm25, or all")
 	fs.StringVar(&f.split, "split", "test", "Factbook QA split to evaluate: train, dev or test")
 	fs.IntVar(&f.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
+	fs.IntVar(&f.readerLen, "reader-len", 0, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length)")
 	if withTraining {
 		fs.IntVar(&f.steps, "steps", 300, "fine-tuning steps")
 		fs.IntVar(&f.batch, "batch", 4, "questions per fine-tuning step")
 		fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
+		fs.Float64Var(&f.retrieverLRScale, "retriever-lr-scale", 1, "the dense retrievers' query tower trains at this multiple of -lr (the reader at -lr itself)")
+		fs.IntVar(&f.warmup, "warmup", 0, "warm-up steps of the learning rate (0: ORQA's rule, min(10000, max(100, steps/10)), at most half the run)")
 		fs.IntVar(&f.beam, "retriever-beam", 100, "top-k of the retriever's early-update loss (REALM used 5000)")
 		fs.Uint64Var(&f.seed, "seed", 1, "seed of the data order")
 		fs.BoolVar(&f.progress, "progress", true, "show a progress bar")
 	}
+}
+
+// readerConfig is the reader's configuration from the flags.
+func (f *qaFlags) readerConfig() realm.ReaderConfig {
+	rc := realm.DefaultReaderConfig()
+	rc.ReaderBeam, rc.SeqLen = f.readerBeam, f.readerLen
+	return rc
 }
 
 func (f *qaFlags) retrievers() ([]string, error) {
@@ -193,8 +204,8 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 	if err != nil {
 		return nil, nil, err
 	}
-	rc := realm.DefaultReaderConfig()
-	rc.ReaderBeam, rc.RetrieverBeam = f.readerBeam, min(f.beam, c.Len())
+	rc := f.readerConfig()
+	rc.RetrieverBeam = min(f.beam, c.Len())
 	var q *realm.QA
 	if embed != nil && kind != realm.RetrieverBM25 {
 		vecs, err := embed(ctx, store)
@@ -213,8 +224,11 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 		return nil, nil, err
 	}
 	fmt.Fprintf(out, "fine-tuning %s + reader on %d questions, %d steps\n", kind, len(train), f.steps)
-	run := realm.RunConfig{Dir: qaDir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, Seed: f.seed,
+	run := realm.RunConfig{Dir: qaDir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
 		ProgressBar: f.progress, Log: out, LogEvery: max(1, f.steps/10)}
+	if f.retrieverLRScale != 1 {
+		run.LRScale = map[string]float64{ri.Config.QueryTowerScope(): f.retrieverLRScale}
+	}
 	if err := q.FineTune(ctx, train, run, &realm.History{}); err != nil {
 		return nil, nil, err
 	}
@@ -251,8 +265,7 @@ func loadFineTuned(ctx context.Context, be compute.Backend, f *qaFlags, ri runIn
 	if err != nil {
 		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
 	}
-	rc := realm.DefaultReaderConfig()
-	rc.ReaderBeam = f.readerBeam
+	rc := f.readerConfig()
 	if kind == realm.RetrieverBM25 {
 		b, err := realm.NewBM25(c, realm.DefaultBM25Params())
 		if err != nil {
