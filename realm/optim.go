@@ -160,23 +160,22 @@ func (o Optimizer) apply(scope *model.Scope, vars []*model.Variable, values, gra
 	}
 	adam.UpdateGraphWithGradients(scope, grads, lossDType)
 
-	// Decoupled weight decay on matrices and embedding tables (rank ≥ 2): θ ← θ − lr·λ·θ_old.
-	if o.WeightDecay > 0 {
-		for i, v := range vars {
-			if v.Shape().Rank() < 2 {
-				continue
-			}
-			old := values[i]
-			decay := Mul(ConvertDType(lr, old.DType()), MulScalar(old, o.WeightDecay))
-			v.SetNodeValue(Sub(v.NodeValue(g), decay))
-		}
-	}
-	// Per-scope learning rates: θ ← θ_old + factor·(θ_new − θ_old).
+	// After Adam's step: decoupled weight decay on matrices and embedding tables (rank ≥ 2),
+	// θ ← θ − lr·λ·θ_old, then the per-scope learning rates, θ ← θ_old + factor·(θ − θ_old).
 	for i, v := range vars {
-		if f := o.lrScale(v.Scope()); f != 1 {
-			old := values[i]
-			v.SetNodeValue(Add(old, MulScalar(Sub(v.NodeValue(g), old), f)))
+		decays := o.WeightDecay > 0 && v.Shape().Rank() >= 2
+		factor := o.lrScale(v.Scope())
+		if !decays && factor == 1 {
+			continue
 		}
+		old, next := values[i], v.NodeValue(g)
+		if decays {
+			next = Sub(next, Mul(ConvertDType(lr, old.DType()), MulScalar(old, o.WeightDecay)))
+		}
+		if factor != 1 {
+			next = Add(old, MulScalar(Sub(next, old), factor))
+		}
+		v.SetNodeValue(next)
 	}
 	for name, x := range map[string]*Node{MetricLearningRate: lr, MetricGradNorm: gradNorm} {
 		mv := scope.At(MetricsScope).VariableWithValue(name, float32(0))
@@ -205,6 +204,7 @@ func (o Optimizer) Clear(scope *model.Scope) error {
 	return optimizer.Adam().Done().Clear(scope)
 }
 
+// validScales reports whether every learning-rate factor is finite and ≥ 0.
 func validScales(scales map[string]float64) bool {
 	for _, f := range scales {
 		if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {

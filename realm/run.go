@@ -73,8 +73,6 @@ func (rc RunConfig) validate() error {
 		return fmt.Errorf("realm: learning rate must be > 0, got %g", rc.LR)
 	case rc.CheckpointEvery < 0:
 		return fmt.Errorf("realm: checkpoint interval must be ≥ 0, got %d", rc.CheckpointEvery)
-	case rc.WarmupSteps < 0 || rc.WarmupSteps > rc.Steps:
-		return fmt.Errorf("realm: warm-up steps %d outside [0, steps %d]", rc.WarmupSteps, rc.Steps)
 	case rc.MicroBatches < 0 || rc.MicroBatches > 1 && rc.BatchSize%rc.MicroBatches != 0:
 		return fmt.Errorf("realm: the batch size %d is not a multiple of %d micro-batches", rc.BatchSize, rc.MicroBatches)
 	}
@@ -292,7 +290,7 @@ func (p *phase) execute(ctx context.Context) error {
 	}
 
 	opt := DefaultOptimizer(p.run.LR, p.run.Steps)
-	if p.run.WarmupSteps > 0 {
+	if p.run.WarmupSteps != 0 { // Optimizer.Validate refuses a negative count or one past the run.
 		opt.WarmupSteps = p.run.WarmupSteps
 	}
 	opt.LRScale = p.run.LRScale
