@@ -14,6 +14,8 @@ import (
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
+
+	"github.com/realm-go/realm/internal/atomicfile"
 )
 
 // TrainState is what a trainer needs besides the variables to resume exactly where it stopped.
@@ -100,7 +102,7 @@ func (c Checkpoints) Save(store *model.Store, st TrainState) (string, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(c.Dir, latestFile), []byte(name+"\n")); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.Dir, latestFile), []byte(name+"\n")); err != nil {
 		return "", err
 	}
 	return final, c.prune(name)
@@ -248,33 +250,4 @@ func hashFiles(dir string) (map[string]string, error) {
 		out[e.Name()] = hex.EncodeToString(h.Sum(nil))
 	}
 	return out, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same directory and a
-// rename, so readers see either the old content or the new one, never a partial file.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

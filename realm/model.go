@@ -6,8 +6,9 @@
 //
 // # Model (§3.2 of the paper)
 //
-//	Embed_input(x) = LayerNorm(W · BERT_CLS([CLS] x [SEP]))                     (retriever, query tower)
-//	Embed_doc(z)   = LayerNorm(W · BERT_CLS([CLS] z_title [SEP] z_body [SEP]))  (retriever, document tower)
+//	Embed_input(x) = LayerNorm(W · pool(BERT([CLS] x [SEP])))                     (retriever, query tower)
+//	Embed_doc(z)   = LayerNorm(W · pool(BERT([CLS] z_title [SEP] z_body [SEP])))  (retriever, document tower)
+//	pool(h)        = tanh(W_p · h_CLS + b_p)                                      (BERT's pooler, Config.RetrieverPooling)
 //	f(x, z)        = Embed_input(x)ᵀ Embed_doc(z),   p(z|x) = softmax_z f(x, z)
 //	p(y_j|z, x)    = softmax(MLM-head(BERT([CLS] x [SEP] z_body [SEP]))_j)[y_j] (knowledge-augmented encoder)
 //
@@ -20,7 +21,8 @@
 //
 // Everything lives under one model.Scope: "embedder" (the document tower, or both towers when
 // shared: a BERT, then "projection" and "projection_layer_norm"), "query_embedder" (only with
-// separate towers) and "encoder" (a BERT with its masked-LM head). Each BERT uses the layout of
+// separate towers) and "encoder" (a BERT with its masked-LM head); each tower's pooler is its
+// BERT's "pooler". Each BERT uses the layout of
 // package layers/bert, so Hugging Face BERT checkpoints load into any of them.
 package realm
 
@@ -58,6 +60,11 @@ type Config struct {
 	ProjectionDim int `json:"projection_dim"`
 	// SeparateTowers gives the query and the documents their own retriever BERTs.
 	SeparateTowers bool `json:"separate_towers"`
+	// RetrieverPooling is what the retriever projects to d: PoolingPooler (BERT's pooled
+	// output, as REALM, ORQA and Hugging Face's RealmEmbedder do; DefaultConfig's) or PoolingCLS
+	// (the raw [CLS] hidden state, DPR style). Empty means PoolingCLS: runs saved before the
+	// option existed projected the raw [CLS] state, and load and score as they did.
+	RetrieverPooling string `json:"retriever_pooling,omitempty"`
 	// QueryLen is the length of [CLS] x [SEP] for the query tower (and the x part of the
 	// encoder's input), in wordpieces.
 	QueryLen int `json:"query_len"`
@@ -71,17 +78,26 @@ type Config struct {
 	MaxMasks int `json:"max_masks"`
 }
 
+// The values of Config.RetrieverPooling.
+const (
+	// PoolingPooler projects BERT's pooled output tanh(W_p·h_CLS + b_p), as REALM does.
+	PoolingPooler = "pooler"
+	// PoolingCLS projects the raw [CLS] hidden state h_CLS (DPR style).
+	PoolingCLS = "cls"
+)
+
 // DefaultConfig is the embedded default: small BERTs (L=2, H=128, A=2) trained from scratch on
 // the Factbook, d = 128, k = 8 with ∅, queries of 64 and documents of 128 wordpieces.
 func DefaultConfig() Config {
 	return Config{
-		Retriever:     bert.Tiny(),
-		Encoder:       bert.Tiny(),
-		ProjectionDim: 128,
-		QueryLen:      64,
-		DocLen:        128,
-		TopK:          8,
-		MaxMasks:      10,
+		Retriever:        bert.Tiny(),
+		Encoder:          bert.Tiny(),
+		ProjectionDim:    128,
+		RetrieverPooling: PoolingPooler,
+		QueryLen:         64,
+		DocLen:           128,
+		TopK:             8,
+		MaxMasks:         10,
 	}
 }
 
@@ -106,6 +122,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("realm config: top_k must be ≥ 2 (∅ plus at least one document), got %d", c.TopK)
 	case c.MaxMasks <= 0:
 		return fmt.Errorf("realm config: max_masks must be > 0, got %d", c.MaxMasks)
+	case c.RetrieverPooling != "" && c.RetrieverPooling != PoolingPooler && c.RetrieverPooling != PoolingCLS:
+		return fmt.Errorf("realm config: retriever_pooling %q is not %q or %q", c.RetrieverPooling, PoolingPooler, PoolingCLS)
 	}
 	if c.Retriever.VocabSize != c.Encoder.VocabSize {
 		return fmt.Errorf("realm config: retriever vocabulary %d differs from the encoder's %d", c.Retriever.VocabSize, c.Encoder.VocabSize)
@@ -113,12 +131,19 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Embed is one retriever tower: LayerNorm(W · BERT_CLS(ids)) → [B, d]. scope is the tower's
-// scope (see QueryTower, DocTower); ids, typeIDs int32 [B, S], mask bool [B, S].
-func Embed(scope *model.Scope, cfg bert.Config, dim int, ids, typeIDs, mask *Node) *Node {
-	cls := bert.CLS(bert.Encode(scope, cfg, ids, typeIDs, mask))
-	proj := layers.DenseWithBias(scope.WithInitializer(initializer.RandomNormalFn(scope, cfg.InitializerRange)).In("projection"), cls, dim)
-	return norm.LayerNorm(scope.In("projection_layer_norm"), proj, -1).Epsilon(cfg.LayerNormEps).Done()
+// Embed is one retriever tower: LayerNorm(W · pool(BERT(ids))) → [B, d], with pool as
+// c.RetrieverPooling says. tower is the tower's scope (see QueryTower, DocTower); ids, typeIDs
+// int32 [B, S], mask bool [B, S].
+func (c Config) Embed(tower *model.Scope, ids, typeIDs, mask *Node) *Node {
+	h := bert.Encode(tower, c.Retriever, ids, typeIDs, mask)
+	var pooled *Node
+	if c.RetrieverPooling == PoolingPooler {
+		pooled = bert.Pooler(tower, c.Retriever, h)
+	} else {
+		pooled = bert.CLS(h)
+	}
+	proj := layers.DenseWithBias(tower.WithInitializer(initializer.RandomNormalFn(tower, c.Retriever.InitializerRange)).In("projection"), pooled, c.ProjectionDim)
+	return norm.LayerNorm(tower.In("projection_layer_norm"), proj, -1).Epsilon(c.Retriever.LayerNormEps).Done()
 }
 
 // QueryTower returns the scope of the query tower under root.
@@ -142,7 +167,7 @@ func (c Config) DocTower(root *model.Scope) *model.Scope {
 
 // EmbedQueries computes Embed_input(x) for int32 [B, QueryLen] inputs → [B, d].
 func (c Config) EmbedQueries(root *model.Scope, ids, typeIDs, mask *Node) *Node {
-	return Embed(c.QueryTower(root), c.Retriever, c.ProjectionDim, ids, typeIDs, mask)
+	return c.Embed(c.QueryTower(root), ids, typeIDs, mask)
 }
 
 // EmbedDocs computes Embed_doc(z) for inputs of any leading shape [..., DocLen] → [..., d].
@@ -150,8 +175,7 @@ func (c Config) EmbedDocs(root *model.Scope, ids, typeIDs, mask *Node) *Node {
 	lead := ids.Shape().Dimensions[:ids.Rank()-1]
 	S := ids.Shape().Dim(-1)
 	n := ids.Shape().Size() / S
-	e := Embed(c.DocTower(root), c.Retriever, c.ProjectionDim,
-		Reshape(ids, n, S), Reshape(typeIDs, n, S), Reshape(mask, n, S))
+	e := c.Embed(c.DocTower(root), Reshape(ids, n, S), Reshape(typeIDs, n, S), Reshape(mask, n, S))
 	return Reshape(e, append(append([]int(nil), lead...), c.ProjectionDim)...)
 }
 

@@ -1,12 +1,16 @@
 package realm
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
@@ -305,5 +309,52 @@ func TestForwardWithMetricsMatchesForward(t *testing.T) {
 				t.Fatalf("accuracy value %v", a)
 			}
 		}
+	}
+}
+
+// TestRetrieverPooling checks that the retriever projects BERT's pooled output by default and
+// the raw [CLS] state as the named option, and that a configuration saved before the option
+// existed (no retriever_pooling) keeps projecting the raw [CLS] state.
+func TestRetrieverPooling(t *testing.T) {
+	var legacy Config
+	if err := json.Unmarshal([]byte(`{"projection_dim": 8}`), &legacy); err != nil {
+		t.Fatal(err)
+	}
+	if legacy.RetrieverPooling != "" || DefaultConfig().RetrieverPooling != PoolingPooler {
+		t.Fatalf("legacy pooling %q, default %q: want empty (cls) and %q", legacy.RetrieverPooling, DefaultConfig().RetrieverPooling, PoolingPooler)
+	}
+	embeds := map[string][]float32{}
+	for _, pooling := range []string{"", PoolingCLS, PoolingPooler} {
+		cfg := tinyConfig()
+		cfg.RetrieverPooling = pooling
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		store := model.NewStore()
+		store.SetRNGStateFromSeed(3)
+		d := tinyBatch(t, cfg, 2, 1)
+		in := d.Tensors()
+		out, err := model.CallOnce(backend.MustNew(), store, func(scope *model.Scope, ids, types, mask *Node) *Node {
+			return cfg.EmbedQueries(scope, ids, types, mask)
+		}, in[0], in[1], in[2])
+		if err != nil {
+			t.Fatalf("pooling %q: %v", pooling, err)
+		}
+		embeds[pooling] = tensors.MustCopyFlatData[float32](out)
+		hasPooler := store.GetVariable("/"+EmbedderScope+"/pooler/dense/weights") != nil
+		if hasPooler != (pooling == PoolingPooler) {
+			t.Errorf("pooling %q: pooler variables present = %v", pooling, hasPooler)
+		}
+	}
+	if !slices.Equal(embeds[""], embeds[PoolingCLS]) {
+		t.Error("empty pooling embeds differently from cls")
+	}
+	if slices.Equal(embeds[PoolingCLS], embeds[PoolingPooler]) {
+		t.Error("pooler and cls give the same embeddings")
+	}
+	cfg := tinyConfig()
+	cfg.RetrieverPooling = "mean"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `retriever_pooling "mean"`) {
+		t.Errorf("Validate with pooling mean = %v", err)
 	}
 }

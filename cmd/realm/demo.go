@@ -111,7 +111,10 @@ func runDemo(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
-		evs[kind], realmQA = ev, q
+		evs[kind] = ev
+		if kind == realm.RetrieverREALM {
+			realmQA = q // kept for the summary; the others are freed before the next stage.
+		}
 		releaseMemory()
 	}
 	printBaselines(os.Stdout, qf.split, evs)

@@ -52,6 +52,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{[]string{"-from-scratch", "-bert", "/tmp"}, "exclude each other"},
 		{[]string{"-from-scratch", "-qa-batch", "0"}, "-qa-batch"},
 		{[]string{"-from-scratch", "-qa-steps", "5", "-qa-warmup", "6"}, "-qa-warmup 6 exceeds -qa-steps 5"},
+		{[]string{"-from-scratch", "-retriever-pooling", "mean"}, `-retriever-pooling "mean"`},
 		{[]string{"-from-scratch", "-test-countries", "1000"}, "-test-countries 1000: the test split asks about"},
 	} {
 		if err := runDemo(ctx, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {

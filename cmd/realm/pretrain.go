@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/spans"
+	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
@@ -22,7 +24,7 @@ import (
 
 // pipelineFlags are the flags shared by demo and pretrain.
 type pipelineFlags struct {
-	dir, bertDir, corpusPath                       string
+	dir, bertDir, corpusPath, pooling              string
 	mlmSteps, ictSteps, realmSteps, refresh, batch int
 	ictBatch, mlmBatch, queryLen, docLen, topK     int
 	mlmLR, ictLR, realmLR, heldOut, ictMask        float64
@@ -50,6 +52,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.IntVar(&f.queryLen, "query-len", d.queryLen, "wordpieces of [CLS] x [SEP]")
 	fs.IntVar(&f.docLen, "doc-len", d.docLen, "wordpieces of a block, [CLS] title [SEP] body [SEP] (blocks are packed to this size)")
 	fs.IntVar(&f.topK, "k", d.topK, "candidates per sentence, the null document included")
+	fs.StringVar(&f.pooling, "retriever-pooling", cmp.Or(d.pooling, realm.PoolingPooler), "what the retriever projects to d: pooler (BERT's pooled output, as REALM) or cls (the raw [CLS] state, DPR style)")
 	fs.Float64Var(&f.mlmLR, "mlm-lr", d.mlmLR, "peak learning rate of the MLM phase")
 	fs.Float64Var(&f.ictLR, "ict-lr", d.ictLR, "peak learning rate of the ICT phase")
 	fs.Float64Var(&f.realmLR, "lr", d.realmLR, "peak learning rate of REALM pre-training")
@@ -79,6 +82,9 @@ func (f *pipelineFlags) validate() error {
 	}
 	if !(f.heldOut >= 0 && f.heldOut < 1) {
 		return fmt.Errorf("-held-out must be in [0, 1), got %v", f.heldOut)
+	}
+	if f.pooling != realm.PoolingPooler && f.pooling != realm.PoolingCLS {
+		return fmt.Errorf("-retriever-pooling %q is not %q or %q", f.pooling, realm.PoolingPooler, realm.PoolingCLS)
 	}
 	if f.topK < 2 {
 		return fmt.Errorf("-k must be ≥ 2 (the null document and at least one retrieved), got %d", f.topK)
@@ -111,7 +117,7 @@ func (f *pipelineFlags) resolveBERT(ctx context.Context) error {
 
 func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	m := realm.DefaultConfig()
-	m.QueryLen, m.DocLen, m.TopK = f.queryLen, f.docLen, f.topK
+	m.QueryLen, m.DocLen, m.TopK, m.RetrieverPooling = f.queryLen, f.docLen, f.topK, f.pooling
 	run := func(steps, batch int, lr float64) realm.RunConfig {
 		return realm.RunConfig{Steps: steps, BatchSize: batch, LR: lr, Seed: f.seed, CheckpointEvery: f.checkpointEvery,
 			ProgressBar: f.progress, Log: log, LogEvery: max(1, steps/10)}
@@ -361,7 +367,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	printEvaluation(out, ev)
 	if f.dir != "" {
 		data, _ := json.MarshalIndent(ev, "", "  ")
-		if err := realm.WriteFileAtomic(filepath.Join(f.dir, "eval.json"), append(data, '\n')); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(f.dir, "eval.json"), append(data, '\n')); err != nil {
 			return nil, ev, err
 		}
 	}

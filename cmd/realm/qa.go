@@ -17,6 +17,7 @@ import (
 	"github.com/realm-go/realm/data/corpus"
 	dataqa "github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 )
@@ -39,7 +40,7 @@ func writeRunInfo(dir string, ri runInfo) error {
 	if err != nil {
 		return err
 	}
-	return realm.WriteFileAtomic(filepath.Join(dir, runInfoFile), append(data, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, runInfoFile), append(data, '\n'))
 }
 
 // openRun reads dir/run.json and rebuilds the run's corpus.
@@ -249,7 +250,7 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 	if err != nil {
 		return nil, err
 	}
-	if err := realm.WriteFileAtomic(filepath.Join(qaDir(f.dir, q.Retriever.Name()), "eval-"+f.split+".json"), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(qaDir(f.dir, q.Retriever.Name()), "eval-"+f.split+".json"), data); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(out, "\n%s on the %s split:\n", q.Retriever.Name(), f.split)

@@ -112,10 +112,23 @@ func layerNorm(scope *model.Scope, cfg Config, x *graph.Node) *graph.Node {
 	return graph.Add(y, graph.ExpandLeftToRank(offset.NodeValue(g), y.Rank()))
 }
 
-// gelu is the exact (erf) GELU, x·Φ(x). Training graphs build it from primitive ops (the fused
-// op's gradient is taken through this same decomposition, which would run besides it);
-// inference graphs use the backend's fused GELU.
-func gelu(scope *model.Scope, x *graph.Node) *graph.Node {
+// hiddenAct applies cfg.HiddenAct, the activation of the feed-forward blocks and of the MLM
+// head's transform (Hugging Face's ACT2FN names):
+//   - "gelu": the exact GELU, x·Φ(x) with Φ through erf. Training graphs build it from primitive
+//     ops (the fused op's gradient is taken through this same decomposition, which would run
+//     besides it); inference graphs use the backend's fused GELU.
+//   - "gelu_new" and "gelu_pytorch_tanh": the tanh approximation of GPT-2 and of Google's
+//     released REALM checkpoints, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+//   - "relu": max(x, 0).
+//
+// Config.Validate rejects any other name.
+func hiddenAct(scope *model.Scope, cfg Config, x *graph.Node) *graph.Node {
+	switch cfg.HiddenAct {
+	case ActGeluTanh, ActGeluPyTorchTanh:
+		return activation.GeluApproximate(x)
+	case ActRelu:
+		return activation.Relu(x)
+	}
 	if !scope.IsTraining(x.Graph()) {
 		return activation.Gelu(x)
 	}
@@ -289,8 +302,8 @@ func encodeLayers(scope, emb *model.Scope, cfg Config, x, mask *graph.Node) *gra
 		a := dropout(ls, selfAttention(ls.In("attention"), cfg, x, mask), cfg.HiddenDropoutProb)
 		// Post-LN residual: x = LayerNorm(x + Dropout(Attention(x))).
 		x = layerNorm(ls.In("attention_layer_norm"), cfg, graph.Add(x, a))
-		// Feed-forward: x = LayerNorm(x + Dropout(W₂ GELU(W₁ x + b₁) + b₂)), GELU with erf.
-		h := gelu(scope, layers.DenseWithBias(ls.In("intermediate"), x, cfg.IntermediateSize))
+		// Feed-forward: x = LayerNorm(x + Dropout(W₂ act(W₁ x + b₁) + b₂)), act = cfg.HiddenAct.
+		h := hiddenAct(scope, cfg, layers.DenseWithBias(ls.In("intermediate"), x, cfg.IntermediateSize))
 		h = dropout(ls, layers.DenseWithBias(ls.In("output"), h, H), cfg.HiddenDropoutProb)
 		x = layerNorm(ls.In("output_layer_norm"), cfg, graph.Add(x, h))
 	}
@@ -312,7 +325,7 @@ func MeanPool(hidden, mask *graph.Node) *graph.Node {
 }
 
 // Pooler is BERT's pooler, tanh(W·h_CLS + b) → [B, H] (Hugging Face bert.pooler.dense),
-// present so that checkpoints with a pooler load and round-trip; REALM itself uses CLS.
+// the [CLS] summary that REALM's retriever projects (realm.PoolingPooler).
 func Pooler(scope *model.Scope, cfg Config, hidden *graph.Node) *graph.Node {
 	scope = scope.WithInitializer(initializerFor(scope, cfg))
 	return graph.Tanh(layers.DenseWithBias(scope.In("pooler"), CLS(hidden), cfg.HiddenSize))
@@ -357,7 +370,7 @@ func mlmHead(scope *model.Scope, cfg Config, sel *graph.Node) *graph.Node {
 	}
 	scope = scope.WithInitializer(initializerFor(scope, cfg))
 	mlm := scope.In("mlm")
-	h := gelu(scope, layers.DenseWithBias(mlm.In("transform"), sel, cfg.HiddenSize))
+	h := hiddenAct(scope, cfg, layers.DenseWithBias(mlm.In("transform"), sel, cfg.HiddenSize))
 	h = layerNorm(mlm.In("layer_norm"), cfg, h)
 	// Decoder on a flat [B·M, H] batch: one contracting axis keeps the matmuls (and their
 	// gradients) in the backend's native layouts.

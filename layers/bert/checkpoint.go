@@ -74,40 +74,154 @@ type LoadResult struct {
 	HasPooler bool
 }
 
-// ckptReader is the set of safetensors files of one checkpoint.
-type ckptReader struct {
-	files  map[string]*stFile // by file path.
-	where  map[string]*stFile // tensor name -> file.
-	source string             // for messages: the weights file or index.
+// Checkpoint is the open set of weights files of one Hugging Face checkpoint directory:
+// safetensors files, read tensor by tensor (only the headers are read when it is opened), or a
+// PyTorch pytorch_model.bin. Packages that map other
+// architectures' checkpoints onto these BERT blocks (realm/hfrealm) read through it too.
+type Checkpoint struct {
+	files  map[string]tensorFile // by file path.
+	where  map[string]tensorFile // tensor name -> file.
+	source string                // for messages: the weights file or index.
 }
 
-func (r *ckptReader) Close() {
+// tensorFile is one weights file: safetensors or PyTorch's.
+type tensorFile interface {
+	filePath() string
+	tensorNames() []string
+	has(name string) bool
+	readFloat32(name string) ([]float32, []int, error)
+	Close() error
+}
+
+// Close closes the checkpoint's files.
+func (r *Checkpoint) Close() {
 	for _, f := range r.files {
 		_ = f.Close()
 	}
 }
 
-// openCheckpoint opens dir/model.safetensors, or the shards listed by
-// dir/model.safetensors.index.json.
-func openCheckpoint(dir string) (*ckptReader, error) {
-	r := &ckptReader{files: map[string]*stFile{}, where: map[string]*stFile{}}
+// Source is the weights file, or the shard index, for messages.
+func (r *Checkpoint) Source() string { return r.source }
+
+// Names returns the names of the checkpoint's tensors, sorted.
+func (r *Checkpoint) Names() []string {
+	names := make([]string, 0, len(r.where))
+	for n := range r.where {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Has reports whether the checkpoint holds tensor name.
+func (r *Checkpoint) Has(name string) bool {
+	_, ok := r.where[name]
+	return ok
+}
+
+// File is the file that holds tensor name ("" when none does).
+func (r *Checkpoint) File(name string) string {
+	if f := r.where[name]; f != nil {
+		return f.filePath()
+	}
+	return ""
+}
+
+// ReadFloat32 reads tensor name as float32 (F16 and BF16 are converted; other dtypes are an
+// error naming the tensor and its file) with its shape.
+func (r *Checkpoint) ReadFloat32(name string) ([]float32, []int, error) {
+	f := r.where[name]
+	if f == nil {
+		return nil, nil, fmt.Errorf("no tensor %q in %s", name, r.source)
+	}
+	return f.readFloat32(name)
+}
+
+// Assignment binds a checkpoint tensor to a variable of a scope, for Checkpoint.Assign.
+type Assignment struct {
+	// Name is the tensor's name in the checkpoint.
+	Name string
+	// Path is the variable's path relative to the scope, "/"-separated.
+	Path string
+	// Shape is the shape the tensor must have in the checkpoint.
+	Shape []int
+	// Transpose transposes a 2-D tensor (PyTorch's nn.Linear [out, in] → GoMLX's [in, out]).
+	Transpose bool
+}
+
+// Assign reads the tensors of as, checks each against its Shape and against the variable that
+// already exists at its path, and only when all check out sets those variables (creating the
+// missing ones): nothing is written to the scope on error. Errors name the tensor and its file.
+func (r *Checkpoint) Assign(scope *model.Scope, as []Assignment) error {
+	values := make([]*tensors.Tensor, len(as))
+	for i, a := range as {
+		data, shape, err := r.ReadFloat32(a.Name)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(shape, a.Shape) {
+			return fmt.Errorf("shape mismatch for tensor %q in %s: checkpoint has %v, config.json implies %v",
+				a.Name, r.File(a.Name), shape, a.Shape)
+		}
+		if a.Transpose {
+			data, shape = Transpose2D(data, shape)
+		}
+		values[i] = tensors.FromFlatDataAndDimensions(data, shape...)
+		if v := scope.Store().GetVariable(model.JoinPath(scope.Scope(), a.Path)); v != nil && !v.Shape().Equal(values[i].Shape()) {
+			return fmt.Errorf("shape mismatch for tensor %q in %s: scope variable %s has shape %s, checkpoint gives %s",
+				a.Name, r.File(a.Name), v.Path(), v.Shape(), values[i].Shape())
+		}
+	}
+	for i, a := range as {
+		path := model.JoinPath(scope.Scope(), a.Path)
+		if v := scope.Store().GetVariable(path); v != nil {
+			if err := v.SetValue(values[i]); err != nil {
+				return fmt.Errorf("setting %s from tensor %q: %w", path, a.Name, err)
+			}
+			continue
+		}
+		if _, err := scope.Store().CreateVariable(path, values[i]); err != nil {
+			return fmt.Errorf("creating %s from tensor %q: %w", path, a.Name, err)
+		}
+	}
+	return nil
+}
+
+// OpenCheckpoint opens dir/model.safetensors, the shards listed by
+// dir/model.safetensors.index.json, or else dir/pytorch_model.bin; a missing, truncated or
+// corrupt file is an error naming it.
+func OpenCheckpoint(dir string) (*Checkpoint, error) {
+	r := &Checkpoint{files: map[string]tensorFile{}, where: map[string]tensorFile{}}
 	single := filepath.Join(dir, WeightsFile)
 	index := filepath.Join(dir, WeightsIndexFile)
+	bin := filepath.Join(dir, PyTorchWeightsFile)
+	var one tensorFile
 	if _, err := os.Stat(single); err == nil {
 		f, err := openSafetensors(single)
 		if err != nil {
 			return nil, err
 		}
-		r.files[single], r.source = f, single
-		for n := range f.tensors {
-			r.where[n] = f
+		one = f
+	} else if _, err := os.Stat(index); err != nil {
+		if _, err := os.Stat(bin); err == nil {
+			f, err := openPyTorch(bin)
+			if err != nil {
+				return nil, err
+			}
+			one = f
+		}
+	}
+	if one != nil {
+		r.files[one.filePath()], r.source = one, one.filePath()
+		for _, n := range one.tensorNames() {
+			r.where[n] = one
 		}
 		return r, nil
 	}
 	data, err := os.ReadFile(index)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("bert checkpoint %s: neither %s nor %s found", dir, WeightsFile, WeightsIndexFile)
+			return nil, fmt.Errorf("bert checkpoint %s: none of %s, %s, %s found", dir, WeightsFile, WeightsIndexFile, PyTorchWeightsFile)
 		}
 		return nil, fmt.Errorf("bert checkpoint: %w", err)
 	}
@@ -126,13 +240,14 @@ func openCheckpoint(dir string) (*ckptReader, error) {
 		path := filepath.Join(dir, file)
 		f := r.files[path]
 		if f == nil {
-			if f, err = openSafetensors(path); err != nil {
+			st, err := openSafetensors(path)
+			if err != nil {
 				r.Close()
 				return nil, fmt.Errorf("bert checkpoint %s: %w", index, err)
 			}
-			r.files[path] = f
+			f, r.files[path] = st, st
 		}
-		if _, ok := f.tensors[name]; !ok {
+		if !f.has(name) {
 			r.Close()
 			return nil, fmt.Errorf("bert checkpoint %s: tensor %q is mapped to %s, which does not hold it", index, name, path)
 		}
@@ -142,7 +257,7 @@ func openCheckpoint(dir string) (*ckptReader, error) {
 }
 
 // find returns the checkpoint name under which tensor hf is stored, or "".
-func (r *ckptReader) find(hf string) string {
+func (r *Checkpoint) find(hf string) string {
 	for _, a := range aliases(hf) {
 		if _, ok := r.where[a]; ok {
 			return a
@@ -151,8 +266,9 @@ func (r *ckptReader) find(hf string) string {
 	return ""
 }
 
-// Load reads the Hugging Face BERT checkpoint in dir (config.json and model.safetensors or a
-// sharded model.safetensors.index.json) into the variables under scope, following Mapping:
+// Load reads the Hugging Face BERT checkpoint in dir (config.json and model.safetensors, a
+// sharded model.safetensors.index.json, or PyTorch's pytorch_model.bin) into the variables
+// under scope, following Mapping:
 // existing variables get new values (their shapes must match), missing ones are created.
 //
 // It fails, naming the tensor and the file, on a missing tensor, an unexpected extra tensor,
@@ -172,7 +288,7 @@ func Load(dir string, scope *model.Scope, opts ...LoadOption) (LoadResult, error
 		return res, fmt.Errorf("bert.Load: %w", err)
 	}
 	res.Config = cfg
-	r, err := openCheckpoint(dir)
+	r, err := OpenCheckpoint(dir)
 	if err != nil {
 		return res, fmt.Errorf("bert.Load: %w", err)
 	}
@@ -213,60 +329,28 @@ func Load(dir string, scope *model.Scope, opts ...LoadOption) (LoadResult, error
 	res.Fresh = missingHead
 	res.HasPooler = len(missingPooler) == 0
 
-	names := make([]string, 0, len(r.where))
-	for n := range r.where {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range r.Names() {
 		switch {
 		case used[n]:
 		case o.ignore[n] || (n == "cls.predictions.decoder.bias" && used["cls.predictions.bias"]):
 			res.Ignored = append(res.Ignored, n)
 		default:
 			return res, fmt.Errorf("bert.Load: unexpected tensor %q in %s (not part of a BERT with %d layers; IgnoreTensors skips it)",
-				n, r.where[n].path, cfg.NumHiddenLayers)
+				n, r.File(n), cfg.NumHiddenLayers)
 		}
 	}
-
-	// Read and check everything before touching the scope.
-	values := make([]*tensors.Tensor, len(plan))
+	as := make([]Assignment, len(plan))
 	for i, p := range plan {
-		f := r.where[p.name]
-		data, shape, err := f.readFloat32(p.name)
-		if err != nil {
-			return res, fmt.Errorf("bert.Load: %w", err)
-		}
-		want := expectedHFShape(cfg, p.t)
-		if !slices.Equal(shape, want) {
-			return res, fmt.Errorf("bert.Load: shape mismatch for tensor %q in %s: checkpoint has %v, config.json implies %v",
-				p.name, f.path, shape, want)
-		}
-		if p.t.Transpose {
-			data, shape = transpose2D(data, shape)
-		}
-		values[i] = tensors.FromFlatDataAndDimensions(data, shape...)
-		if v := scope.Store().GetVariable(model.JoinPath(scope.Scope(), p.t.Path)); v != nil {
-			if !v.Shape().Equal(values[i].Shape()) {
-				return res, fmt.Errorf("bert.Load: shape mismatch for tensor %q in %s: scope variable %s has shape %s, checkpoint gives %s",
-					p.name, f.path, v.Path(), v.Shape(), values[i].Shape())
-			}
-		}
+		as[i] = Assignment{Name: p.name, Path: p.t.Path, Shape: p.t.HFShape(cfg), Transpose: p.t.Transpose}
 	}
-	for i, p := range plan {
-		path := model.JoinPath(scope.Scope(), p.t.Path)
-		if v := scope.Store().GetVariable(path); v != nil {
-			if err := v.SetValue(values[i]); err != nil {
-				return res, fmt.Errorf("bert.Load: setting %s from tensor %q: %w", path, p.name, err)
-			}
-			continue
-		}
-		if _, err := scope.Store().CreateVariable(path, values[i]); err != nil {
-			return res, fmt.Errorf("bert.Load: creating %s from tensor %q: %w", path, p.name, err)
-		}
+	if err := r.Assign(scope, as); err != nil {
+		return res, fmt.Errorf("bert.Load: %w", err)
 	}
 	return res, nil
 }
+
+// HFShape is the shape tensor t has in a Hugging Face checkpoint of cfg.
+func (t TensorName) HFShape(cfg Config) []int { return expectedHFShape(cfg, t) }
 
 // expectedHFShape is the shape tensor t has in a Hugging Face checkpoint of cfg.
 func expectedHFShape(cfg Config, t TensorName) []int {
@@ -294,8 +378,9 @@ func expectedHFShape(cfg Config, t TensorName) []int {
 	}
 }
 
-// transpose2D transposes a row-major [r, c] matrix.
-func transpose2D(data []float32, shape []int) ([]float32, []int) {
+// Transpose2D transposes a row-major [r, c] matrix (PyTorch's nn.Linear layout [out, in] to
+// GoMLX's [in, out] and back), returning the data and its new shape.
+func Transpose2D(data []float32, shape []int) ([]float32, []int) {
 	r, c := shape[0], shape[1]
 	out := make([]float32, len(data))
 	for i := range r {
@@ -317,7 +402,7 @@ func Save(dir string, scope *model.Scope, cfg Config) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bert.Save: %w", err)
 	}
-	ts := map[string]stTensor{}
+	ts := map[string]Float32Tensor{}
 	present := map[Part][]string{}
 	absent := map[Part][]string{}
 	for _, t := range Mapping(cfg) {
@@ -341,12 +426,12 @@ func Save(dir string, scope *model.Scope, cfg Config) error {
 		}
 		shape := slices.Clone(val.Shape().Dimensions)
 		if t.Transpose {
-			data, shape = transpose2D(data, shape)
+			data, shape = Transpose2D(data, shape)
 		}
 		if want := expectedHFShape(cfg, t); !slices.Equal(shape, want) {
 			return fmt.Errorf("bert.Save: variable %s has shape %v as %q, config implies %v", path, shape, t.HF, want)
 		}
-		ts[t.HF] = stTensor{Shape: shape, Data: data}
+		ts[t.HF] = Float32Tensor{Shape: shape, Data: data}
 	}
 	if len(absent[PartEncoder]) > 0 {
 		return fmt.Errorf("bert.Save %s: scope %q lacks encoder variable %s (run Encode or Load first)",
@@ -360,7 +445,7 @@ func Save(dir string, scope *model.Scope, cfg Config) error {
 	if len(present[PartMLMHead]) > 0 && len(cfg.Architectures) == 0 {
 		cfg.Architectures = []string{"BertForMaskedLM"}
 	}
-	if err := writeSafetensors(filepath.Join(dir, WeightsFile), ts); err != nil {
+	if err := WriteSafetensors(filepath.Join(dir, WeightsFile), ts); err != nil {
 		return fmt.Errorf("bert.Save: %w", err)
 	}
 	if err := cfg.Save(filepath.Join(dir, ConfigFile)); err != nil {

@@ -205,7 +205,7 @@ func TestLoadHalfPrecision(t *testing.T) {
 				v := store.GetVariable("/" + m.Path)
 				got := tensors.MustCopyFlatData[float32](v.MustValue())
 				if m.Transpose {
-					got, _ = transpose2D(got, v.Shape().Dimensions)
+					got, _ = Transpose2D(got, v.Shape().Dimensions)
 				}
 				if !bitsEqual(got, want) {
 					t.Errorf("%s: %s tensor not converted exactly", m.HF, dt)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/realm-go/realm/internal/atomicfile"
 )
 
 // Config holds a BERT model's hyperparameters, with the JSON names of a Hugging Face
@@ -29,7 +31,9 @@ type Config struct {
 	TypeVocabSize int `json:"type_vocab_size"`
 	// LayerNormEps is the LayerNorm epsilon, 1e-12 for BERT (GoMLX's own default is 1e-3).
 	LayerNormEps float64 `json:"layer_norm_eps"`
-	// HiddenAct is the feed-forward activation; only "gelu" (the exact, erf-based GELU) is supported.
+	// HiddenAct is the activation of the feed-forward blocks and of the MLM head's transform:
+	// ActGelu (the exact, erf-based GELU; BERT's), ActGeluTanh or ActGeluPyTorchTanh (the tanh
+	// approximation; Google's released REALM checkpoints) or ActRelu.
 	HiddenAct string `json:"hidden_act"`
 	// HiddenDropoutProb is the dropout rate on embeddings and on each sub-layer's output (training only).
 	HiddenDropoutProb float64 `json:"hidden_dropout_prob"`
@@ -43,6 +47,14 @@ type Config struct {
 	PositionEmbeddingType string `json:"position_embedding_type,omitempty"`
 }
 
+// The activations HiddenAct may name, as in Hugging Face's ACT2FN.
+const (
+	ActGelu            = "gelu"              // x·Φ(x), Φ through erf
+	ActGeluTanh        = "gelu_new"          // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+	ActGeluPyTorchTanh = "gelu_pytorch_tanh" // the same tanh approximation
+	ActRelu            = "relu"              // max(x, 0)
+)
+
 // defaults returns the values BertConfig uses for fields a config.json may leave out.
 func defaults() Config {
 	return Config{
@@ -50,7 +62,7 @@ func defaults() Config {
 		MaxPositionEmbeddings:     512,
 		TypeVocabSize:             2,
 		LayerNormEps:              1e-12,
-		HiddenAct:                 "gelu",
+		HiddenAct:                 ActGelu,
 		HiddenDropoutProb:         0.1,
 		AttentionProbsDropoutProb: 0.1,
 		InitializerRange:          0.02,
@@ -104,8 +116,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bert config: hidden_size %d is not divisible by num_attention_heads %d",
 			c.HiddenSize, c.NumAttentionHeads)
 	}
-	if c.HiddenAct != "gelu" {
-		return fmt.Errorf("bert config: hidden_act %q is not supported (only \"gelu\", the exact erf GELU)", c.HiddenAct)
+	switch c.HiddenAct {
+	case ActGelu, ActGeluTanh, ActGeluPyTorchTanh, ActRelu:
+	default:
+		return fmt.Errorf("bert config: hidden_act %q is not supported (%q, %q, %q or %q)",
+			c.HiddenAct, ActGelu, ActGeluTanh, ActGeluPyTorchTanh, ActRelu)
 	}
 	if c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute" {
 		return fmt.Errorf("bert config: position_embedding_type %q is not supported (only \"absolute\")",
@@ -159,5 +174,5 @@ func (c Config) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("bert config %s: %w", path, err)
 	}
-	return writeFileAtomic(path, append(data, '\n'))
+	return atomicfile.WriteFile(path, append(data, '\n'))
 }

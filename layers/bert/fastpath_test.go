@@ -54,7 +54,7 @@ func tinyRun(t *testing.T, want *tinyExpected, training bool) (outs [][]float32,
 	for i, o := range res2 {
 		flat := tensors.MustCopyFlatData[float32](o)
 		if i >= 2 && transposed[gradNames[i-2]] {
-			flat, _ = transpose2D(flat, o.Shape().Dimensions)
+			flat, _ = Transpose2D(flat, o.Shape().Dimensions)
 		}
 		outs = append(outs, flat)
 	}

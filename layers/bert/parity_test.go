@@ -82,7 +82,7 @@ func TestParityWithPyTorch(t *testing.T) {
 	for i, n := range gradNames {
 		g, gs := get(outs[4+i])
 		if transposed[n] {
-			g, gs = transpose2D(g, gs)
+			g, gs = Transpose2D(g, gs)
 		}
 		assertClose(t, "gradient of "+n, g, gs, want.Grads[n], 1e-3)
 	}

@@ -7,11 +7,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/compute/dtypes/float16"
+
+	"github.com/realm-go/realm/internal/atomicfile"
 )
 
 // The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian
@@ -130,6 +131,21 @@ func parseSafetensors(path string, f *os.File) (*stFile, error) {
 // Close closes the underlying file.
 func (s *stFile) Close() error { return s.f.Close() }
 
+func (s *stFile) filePath() string { return s.path }
+
+func (s *stFile) has(name string) bool {
+	_, ok := s.tensors[name]
+	return ok
+}
+
+func (s *stFile) tensorNames() []string {
+	names := make([]string, 0, len(s.tensors))
+	for n := range s.tensors {
+		names = append(names, n)
+	}
+	return names
+}
+
 // readFloat32 reads tensor name as float32, converting F16 and BF16; any other dtype is an
 // error naming the tensor and the file.
 func (s *stFile) readFloat32(name string) ([]float32, []int, error) {
@@ -165,15 +181,15 @@ func (s *stFile) readFloat32(name string) ([]float32, []int, error) {
 	return out, append([]int(nil), e.Shape...), nil
 }
 
-// stTensor is a float32 tensor to write.
-type stTensor struct {
+// Float32Tensor is a row-major float32 tensor for WriteSafetensors.
+type Float32Tensor struct {
 	Shape []int
 	Data  []float32
 }
 
-// writeSafetensors writes float32 tensors to path in the safetensors format, atomically.
+// WriteSafetensors writes float32 tensors to path in the safetensors format, atomically.
 // Tensors are stored in name order so the same content always gives the same bytes.
-func writeSafetensors(path string, ts map[string]stTensor) error {
+func WriteSafetensors(path string, ts map[string]Float32Tensor) error {
 	names := make([]string, 0, len(ts))
 	for n := range ts {
 		names = append(names, n)
@@ -215,34 +231,5 @@ func writeSafetensors(path string, ts map[string]stTensor) error {
 			p += 4
 		}
 	}
-	return writeFileAtomic(path, buf)
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it and renames it
-// over path, so readers never see a partial file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmpName, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmpName, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmpName)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, buf)
 }

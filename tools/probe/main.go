@@ -30,6 +30,7 @@ import (
 	"github.com/realm-go/realm/data/examples"
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
@@ -128,7 +129,7 @@ func run(out, bertDir string, docs, queryLen, docLen, maxMasks int, seed uint64,
 	if err != nil {
 		return err
 	}
-	if err := realm.WriteFileAtomic(out, b); err != nil {
+	if err := atomicfile.WriteFile(out, b); err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
 	log.Printf("probe: %d sentences (%d held out) → %s", len(o.Examples), len(s.Eval), out)

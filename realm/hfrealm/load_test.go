@@ -1,0 +1,142 @@
+package hfrealm
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// copyDir copies the fixture directory src into a new temporary directory.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// editConfig rewrites dir/config.json through edit.
+func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	if data, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadBadInput checks that each kind of bad checkpoint gets an error naming the file and the
+// tensor, and that nothing is written to the scope.
+func TestLoadBadInput(t *testing.T) {
+	fixture := func(class string) string { return filepath.Join("testdata", "gelu_new", class) }
+	for _, tc := range []struct {
+		name string
+		dir  func(t *testing.T) string
+		want []string
+	}{
+		{"wrong model_type", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			editConfig(t, d, func(m map[string]any) { m["model_type"] = "bert" })
+			return d
+		}, []string{"config.json", `model_type "bert" is not "realm"`}},
+		{"unsupported class", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			editConfig(t, d, func(m map[string]any) { m["architectures"] = []string{"RealmForMaskedLM"} })
+			return d
+		}, []string{"config.json", `class "RealmForMaskedLM"`}},
+		{"shape not implied by config.json", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			editConfig(t, d, func(m map[string]any) { m["retriever_proj_size"] = 8 })
+			return d
+		}, []string{"model.safetensors", `tensor "cls.dense.weight"`, "checkpoint has [16 32], config.json implies [8 32]"}},
+		{"missing tensor", func(t *testing.T) string {
+			d := copyDir(t, fixture("encoder"))
+			editConfig(t, d, func(m map[string]any) { m["architectures"] = []string{ClassEmbedder} })
+			return d
+		}, []string{"model.safetensors", `missing tensor "cls.dense.weight"`}},
+		{"unexpected tensor", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			editConfig(t, d, func(m map[string]any) { m["architectures"] = []string{ClassEncoder} })
+			return d
+		}, []string{"model.safetensors", `unexpected tensor "cls.LayerNorm.bias"`}},
+		{"truncated weights", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			path := filepath.Join(d, "model.safetensors")
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, []string{"model.safetensors"}},
+		{"truncated pytorch_model.bin", func(t *testing.T) string {
+			d := copyDir(t, fixture("encoder-bin"))
+			path := filepath.Join(d, "pytorch_model.bin")
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data[:len(data)*2/3], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, []string{"pytorch_model.bin"}},
+		{"separate query tower", func(t *testing.T) string { return fixture("scorer-separate-bin") },
+			[]string{"pytorch_model.bin", `"query_embedder.`, "a query tower apart from the document tower is not supported"}},
+		{"no weights", func(t *testing.T) string {
+			d := copyDir(t, fixture("embedder"))
+			if err := os.Remove(filepath.Join(d, "model.safetensors")); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, []string{"model.safetensors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := model.NewStore()
+			_, err := Load(tc.dir(t), store.RootScope())
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			n := 0
+			for range store.IterVariables() {
+				n++
+			}
+			if n != 0 {
+				t.Errorf("%d variables written despite the error", n)
+			}
+		})
+	}
+}

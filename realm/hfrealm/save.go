@@ -1,0 +1,115 @@
+package hfrealm
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/realm-go/realm/internal/atomicfile"
+	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm"
+)
+
+// FromREALM is the RealmConfig of a model trained here: the BERT fields of its retriever (for
+// the embedder and scorer classes) or of its encoder (for the encoder and reader classes), d,
+// k, and the reader's settings rc. It fails where transformers' REALM cannot express the model:
+// a retriever that projects the raw [CLS] state, separate towers for a scorer, or a retriever
+// and an encoder of different shapes.
+func FromREALM(cfg realm.Config, rc realm.ReaderConfig, class string) (Config, error) {
+	c := defaultConfig()
+	b := cfg.Encoder
+	switch class {
+	case ClassEmbedder, ClassScorer:
+		b = cfg.Retriever
+		if cfg.RetrieverPooling != realm.PoolingPooler {
+			return c, fmt.Errorf("hfrealm: %s projects BERT's pooled output, this retriever the raw [CLS] state (retriever_pooling %q)", class, cfg.RetrieverPooling)
+		}
+		if class == ClassScorer && cfg.SeparateTowers {
+			return c, fmt.Errorf("hfrealm: %s shares one tower between queries and documents, this model has two", class)
+		}
+	case ClassEncoder, ClassReader:
+	default:
+		return c, fmt.Errorf("hfrealm: class %q is not one of %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+	}
+	c.Config = b
+	c.ModelType, c.Architectures = ModelType, []string{class}
+	c.RetrieverProjSize, c.NumCandidates = cfg.ProjectionDim, cfg.TopK
+	c.SpanHiddenSize, c.MaxSpanWidth, c.ReaderLayerNormEps = rc.SpanHiddenSize, rc.MaxSpanWidth, rc.LayerNormEps
+	c.ReaderBeamSize, c.SearcherBeamSize, c.ReaderSeqLen = rc.ReaderBeam, rc.RetrieverBeam, rc.Len(cfg)
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Save writes the part of the model under root that class names (c.Architectures[0]) as a
+// Hugging Face REALM directory that transformers' class of that name loads: config.json and
+// model.safetensors, each written atomically, the layout Load reads. The heads transformers
+// keeps but REALM does not use (an embedder's or reader's MLM head) are left out; transformers
+// initialises them when it loads the directory.
+func Save(dir string, root *model.Scope, c Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)
+	}
+	if len(c.Architectures) == 0 {
+		return fmt.Errorf("hfrealm.Save %s: the config names no class (architectures)", dir)
+	}
+	class := c.Architectures[0]
+	var p plan
+	switch class {
+	case ClassEmbedder:
+		p.embedder(c, "", realm.EmbedderScope)
+	case ClassScorer:
+		p.embedder(c, "embedder.", realm.EmbedderScope)
+	case ClassEncoder:
+		p.bert(c, "realm.", "cls.", realm.EncoderScope, true)
+	case ClassReader:
+		p.reader(c, "", realm.ReaderScope)
+	default:
+		return fmt.Errorf("hfrealm.Save %s: class %q is not one of %s, %s, %s, %s", dir, class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+	}
+	ts := map[string]bert.Float32Tensor{}
+	for _, a := range p.need {
+		path := model.JoinPath(root.Scope(), a.Path)
+		v := root.Store().GetVariable(path)
+		if v == nil || !v.HasValue() {
+			if p.optional[a.Name] {
+				continue
+			}
+			return fmt.Errorf("hfrealm.Save %s: %s has no variable %s (for tensor %q)", dir, class, path, a.Name)
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("hfrealm.Save %s: reading %s: %w", dir, path, err)
+		}
+		if val.DType() != dtypes.Float32 {
+			return fmt.Errorf("hfrealm.Save %s: variable %s has dtype %s, want float32", dir, path, val.DType())
+		}
+		data := tensors.MustCopyFlatData[float32](val)
+		shape := slices.Clone(val.Shape().Dimensions)
+		if a.Transpose {
+			data, shape = bert.Transpose2D(data, shape)
+		}
+		if !slices.Equal(shape, a.Shape) {
+			return fmt.Errorf("hfrealm.Save %s: variable %s has shape %v as %q, the config implies %v", dir, path, shape, a.Name, a.Shape)
+		}
+		ts[a.Name] = bert.Float32Tensor{Shape: shape, Data: data}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("hfrealm.Save: %w", err)
+	}
+	if err := bert.WriteSafetensors(filepath.Join(dir, bert.WeightsFile), ts); err != nil {
+		return fmt.Errorf("hfrealm.Save: %w", err)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, bert.ConfigFile), append(data, '\n'))
+}
