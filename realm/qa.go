@@ -373,7 +373,7 @@ func (q *QA) priorLogit(r mips.Result) float32 {
 func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Result) ([]Answer, error) {
 	B, K, R := q.Reader.Batch, q.Reader.ReaderBeam, q.Reader.Len(q.Cfg)
 	out := make([]Answer, len(questions))
-	rb := newReaderBatch(B, K, R, q.ns)
+	rb := newReaderBatch(B, K, R, q.ns, q.Reader.WholeWords())
 	for start := 0; start < len(questions); start += B {
 		if err := ctx.Err(); err != nil {
 			return nil, err

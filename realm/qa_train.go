@@ -110,7 +110,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			if err != nil {
 				return nil, err
 			}
-			rb := newReaderBatch(B, K, R, NS)
+			rb := newReaderBatch(B, K, R, NS, q.Reader.WholeWords())
 			batchGold := false
 			var qIDs, qTypes []int32
 			var qMask, pos []bool

@@ -84,7 +84,24 @@ type ReaderConfig struct {
 	// are usually far shorter than QueryLen (the Factbook's: 8 wordpieces at the median, 30 at
 	// most), so a shorter SeqLen saves the reader's compute on padding.
 	SeqLen int `json:"reader_seq_len,omitempty"`
+	// Spans is which spans of a block the reader scores: SpansWordpiece (every span of at most
+	// MaxSpanWidth wordpieces, as ORQA, REALM and transformers' RealmReader do;
+	// DefaultReaderConfig's) or SpansWholeWord (only spans that start and end at word
+	// boundaries; the main job's, whose answers are whole words). Empty means SpansWholeWord: QA
+	// runs saved before the option existed scored whole-word spans, and answer as they did.
+	Spans string `json:"spans,omitempty"`
 }
+
+// The values of ReaderConfig.Spans.
+const (
+	// SpansWordpiece scores every span of wordpieces: a span may start or end inside a word.
+	SpansWordpiece = "wordpiece"
+	// SpansWholeWord scores only spans of whole words.
+	SpansWholeWord = "whole_word"
+)
+
+// WholeWords reports whether the reader scores whole-word spans only.
+func (rc ReaderConfig) WholeWords() bool { return rc.Spans != SpansWordpiece }
 
 // Len is the reader's sequence length under model configuration cfg (SeqLen, or cfg.ReaderLen
 // when SeqLen is 0).
@@ -95,9 +112,10 @@ func (rc ReaderConfig) Len(cfg Config) int {
 	return cfg.ReaderLen()
 }
 
-// DefaultReaderConfig returns ORQA/REALM's reader settings with a retriever beam of 100.
+// DefaultReaderConfig returns ORQA/REALM's reader settings (every wordpiece span of at most 10
+// pieces) with a retriever beam of 100.
 func DefaultReaderConfig() ReaderConfig {
-	return ReaderConfig{SpanHiddenSize: 256, MaxSpanWidth: 10, ReaderBeam: 5, RetrieverBeam: 100, LayerNormEps: 1e-3, Batch: 8}
+	return ReaderConfig{SpanHiddenSize: 256, MaxSpanWidth: 10, ReaderBeam: 5, RetrieverBeam: 100, LayerNormEps: 1e-3, Batch: 8, Spans: SpansWordpiece}
 }
 
 // Validate checks the reader settings.
@@ -117,6 +135,8 @@ func (rc ReaderConfig) Validate() error {
 		return fmt.Errorf("realm reader: batch must be > 0, got %d", rc.Batch)
 	case rc.SeqLen < 0:
 		return fmt.Errorf("realm reader: reader_seq_len must be ≥ 0, got %d", rc.SeqLen)
+	case rc.Spans != "" && rc.Spans != SpansWordpiece && rc.Spans != SpansWholeWord:
+		return fmt.Errorf("realm reader: spans %q is not %q or %q", rc.Spans, SpansWordpiece, SpansWholeWord)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package realm
 
 import (
 	"fmt"
+	"golang.org/x/text/unicode/norm"
 	"slices"
 	"strings"
 	"sync"
@@ -54,12 +55,13 @@ func (bt *BlockText) SpanText(i, j int) string {
 }
 
 // answerKey is a cheap necessary condition for qa.Normalize matches: the lower-cased letters and
-// digits of s with the articles a/an/the (as whole words) left out. If Normalize(span) equals
-// Normalize(answer) then the keys are equal, except for texts where removing punctuation glues
-// an article to a neighbouring word ("a-b"), which no answer of the data sets we use contains.
+// digits of s (after NFD, as Normalize) with the articles a/an/the (as whole words) left out. If
+// Normalize(span) equals Normalize(answer) then the keys are equal, except for texts where
+// removing punctuation glues an article to a neighbouring word ("a-b"), which no answer of the
+// data sets we use contains.
 func answerKey(s string) string {
 	var b strings.Builder
-	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+	for _, w := range strings.FieldsFunc(strings.ToLower(norm.NFD.String(s)), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 		if w != "a" && w != "an" && w != "the" {
 			b.WriteString(w)
 		}
@@ -106,12 +108,13 @@ func AnswerPieces(tok *tokenize.Tokenizer, answers []string) [][]int32 {
 // AnswerSpans returns the reader's gold spans of the block the way ORQA (and transformers'
 // RealmRetriever.block_has_answer) find them: every occurrence in the block's wordpieces of an
 // answer's wordpieces (AnswerPieces), as inclusive piece ranges in order of start and then end.
-// An occurrence must cover whole words (a candidate span of the reader), so "ka" never matches
-// the start of "ka ##bul". Unlike MatchSpans, punctuation next to the answer is not part of a
+// With wholeWords an occurrence must cover whole words (a candidate span of a whole-word
+// reader), so "ka" never matches the start of "ka ##bul"; without it every occurrence counts,
+// as in ORQA. Unlike MatchSpans, punctuation next to the answer is not part of a
 // gold span: the reader learns to pick "Baku", not ": Baku (", which normalises to the same
 // text. maxPieces > 0 keeps only spans of at most that many pieces; limit > 0 only spans inside
 // the first limit pieces.
-func (bt *BlockText) AnswerSpans(answers [][]int32, maxPieces, limit int) [][2]int {
+func (bt *BlockText) AnswerSpans(answers [][]int32, maxPieces, limit int, wholeWords bool) [][2]int {
 	n := len(bt.Pieces)
 	if limit > 0 {
 		n = min(n, limit)
@@ -119,6 +122,11 @@ func (bt *BlockText) AnswerSpans(answers [][]int32, maxPieces, limit int) [][2]i
 	starts, ends := make([]bool, len(bt.Pieces)+1), make([]bool, len(bt.Pieces)+1)
 	for _, w := range bt.Words {
 		starts[w[0]], ends[w[1]-1] = true, true
+	}
+	if !wholeWords {
+		for i := range starts {
+			starts[i], ends[i] = true, true
+		}
 	}
 	var out [][2]int
 	for i := range n {
@@ -222,13 +230,21 @@ func (bt *BlockText) matchSpans(answers []normAnswer, maxPieces, limit int, firs
 	return out
 }
 
-// CandidateSpans lists the reader's candidate spans of the block: every span of whole words of
-// at most maxPieces wordpieces inside the first limit pieces, as inclusive piece ranges, in
-// order of start and then end. (ORQA scores every wordpiece span; spans cut inside a word
-// cannot equal an answer under SQuAD normalisation at word boundaries, so they are left out
-// here and the softmax runs over whole-word spans only.)
-func (bt *BlockText) CandidateSpans(maxPieces, limit int) [][2]int {
+// CandidateSpans lists the reader's candidate spans of the block: every span of at most
+// maxPieces wordpieces inside the first limit pieces (ORQA's and REALM's candidates) or, with
+// wholeWords, only the spans of whole words among them (spans cut inside a word cannot equal an
+// answer under SQuAD normalisation at word boundaries), as inclusive piece ranges in order of
+// start and then end.
+func (bt *BlockText) CandidateSpans(maxPieces, limit int, wholeWords bool) [][2]int {
 	var out [][2]int
+	if !wholeWords {
+		for i := range min(limit, len(bt.Pieces)) {
+			for j := i; j < min(limit, len(bt.Pieces)) && j-i+1 <= maxPieces; j++ {
+				out = append(out, [2]int{i, j})
+			}
+		}
+		return out
+	}
 	for i, w := range bt.Words {
 		if w[0] >= limit {
 			break
@@ -244,7 +260,8 @@ func (bt *BlockText) CandidateSpans(maxPieces, limit int) [][2]int {
 	return out
 }
 
-// MaxSpans bounds the number of whole-word spans of at most width pieces in a body of n pieces.
+// MaxSpans is the number of wordpiece spans of at most width pieces in a body of n pieces, a
+// bound on the number of whole-word spans.
 func MaxSpans(n, width int) int {
 	s := 0
 	for w := 1; w <= min(width, n); w++ {
@@ -290,10 +307,11 @@ type readerBatch struct {
 	spans          [][][2]int   // [B·K] candidate spans as piece ranges of the block body.
 	texts          []*BlockText // [B·K]
 	bodyStart      []int        // [B·K] position of the body's first piece in the joined input.
+	wholeWords     bool         // candidates are whole-word spans only (ReaderConfig.WholeWords).
 }
 
-func newReaderBatch(B, K, R, NS int) *readerBatch {
-	return &readerBatch{B: B, K: K, R: R, NS: NS,
+func newReaderBatch(B, K, R, NS int, wholeWords bool) *readerBatch {
+	return &readerBatch{B: B, K: K, R: R, NS: NS, wholeWords: wholeWords,
 		IDs: make([]int32, B*K*R), Types: make([]int32, B*K*R), Mask: make([]bool, B*K*R),
 		Starts: make([]int32, B*K*NS), Ends: make([]int32, B*K*NS),
 		SpanMask: make([]bool, B*K*NS), Gold: make([]bool, B*K*NS), Prior: make([]float32, B*K),
@@ -303,8 +321,9 @@ func newReaderBatch(B, K, R, NS int) *readerBatch {
 }
 
 // set featurises block k of question b: [CLS] question[:QueryLen−2] [SEP] body [SEP] with token
-// types 0 then 1 (REALM's join), the body cut to fit R, its whole-word candidate spans of at
-// most maxWidth pieces (in the first maxBody pieces of the body), and which of them are gold:
+// types 0 then 1 (REALM's join), the body cut to fit R, its candidate spans of at most maxWidth
+// pieces (in the first maxBody pieces of the body; whole-word ones only with rb.wholeWords),
+// and which of them are gold:
 // the spans matching answers (MatchSpans) or, when pieces is not nil, the occurrences of those
 // wordpiece sequences (AnswerSpans). It reports whether the block has a gold span.
 func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer, pieces [][]int32) (bool, error) {
@@ -321,7 +340,7 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 	}
 	w.put(sp.SEP, 1)
 	w.pad(sp.PAD)
-	spans := bt.CandidateSpans(maxWidth, limit)
+	spans := bt.CandidateSpans(maxWidth, limit, rb.wholeWords)
 	if len(spans) > NS {
 		return false, fmt.Errorf("realm reader: block %d has %d candidate spans, more than the %d slots", id, len(spans), NS)
 	}
@@ -329,7 +348,7 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 	gold := map[[2]int]bool{}
 	switch {
 	case pieces != nil:
-		for _, s := range bt.AnswerSpans(pieces, maxWidth, limit) {
+		for _, s := range bt.AnswerSpans(pieces, maxWidth, limit, rb.wholeWords) {
 			gold[s] = true
 		}
 	case answers != nil:

@@ -125,7 +125,7 @@ func TestAnswerSpans(t *testing.T) {
 		{[]string{"Kabul"}, nil},
 	} {
 		pieces := AnswerPieces(tok, tc.answers)
-		spans := bt.AnswerSpans(pieces, 0, 0)
+		spans := bt.AnswerSpans(pieces, 0, 0, true)
 		got := qaSpanTexts(bt, spans)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("answers %q: gold spans %q, want %q", tc.answers, got, tc.want)
@@ -137,7 +137,7 @@ func TestAnswerSpans(t *testing.T) {
 		}
 		// Brute force over every whole-word candidate span.
 		var want [][2]int
-		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces)) {
+		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces), true) {
 			ids := make([]int32, 0, c[1]-c[0]+1)
 			for _, p := range bt.Pieces[c[0] : c[1]+1] {
 				ids = append(ids, p.ID)
@@ -151,10 +151,10 @@ func TestAnswerSpans(t *testing.T) {
 		}
 	}
 	// Width and body limits.
-	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"U.S. Virgin Islands"}), 3, 0); len(s) != 0 {
+	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"U.S. Virgin Islands"}), 3, 0, true); len(s) != 0 {
 		t.Errorf("a %d-piece span kept with maxPieces 3", s[0][1]-s[0][0]+1)
 	}
-	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"Baku"}), 0, 6); len(s) != 1 {
+	if s := bt.AnswerSpans(AnswerPieces(tok, []string{"Baku"}), 0, 6, true); len(s) != 1 {
 		t.Errorf("limit 6 pieces: %d gold spans, want the first Baku only", len(s))
 	}
 }
@@ -165,7 +165,7 @@ func TestTrimSpan(t *testing.T) {
 	tok := qaTokenizer(t)
 	bt := NewBlockText(tok, "Capital: Baku (Baki); U.S. Virgin Islands.")
 	find := func(text string) [2]int {
-		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces)) {
+		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces), true) {
 			if bt.SpanText(c[0], c[1]) == text {
 				return c
 			}
@@ -191,7 +191,7 @@ func TestCandidateSpans(t *testing.T) {
 	tok := qaTokenizer(t)
 	bt := NewBlockText(tok, "Oranjestad, capital of Aruba, lies on the southern coast.")
 	const width = 4
-	spans := bt.CandidateSpans(width, len(bt.Pieces))
+	spans := bt.CandidateSpans(width, len(bt.Pieces), true)
 	if len(spans) == 0 || len(spans) > MaxSpans(len(bt.Pieces), width) {
 		t.Fatalf("%d spans, bound %d", len(spans), MaxSpans(len(bt.Pieces), width))
 	}
@@ -227,7 +227,7 @@ func TestReaderFeatures(t *testing.T) {
 	bt := NewBlockText(tok, "The capital of Aruba is Oranjestad.")
 	x := questionPieces(tok, "What is the capital of Aruba?", 8)
 	const R, NS = 24, 60
-	rb := newReaderBatch(1, 2, R, NS)
+	rb := newReaderBatch(1, 2, R, NS, true)
 	hasGold, err := rb.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), nil)
 	if err != nil || !hasGold {
 		t.Fatalf("set: gold %v, %v", hasGold, err)
@@ -257,7 +257,7 @@ func TestReaderFeatures(t *testing.T) {
 		t.Errorf("%d gold spans, want 2", nGold)
 	}
 	// ExactGold: only the answer's own wordpieces (ORQA), not "Oranjestad.".
-	rbx := newReaderBatch(1, 1, R, NS)
+	rbx := newReaderBatch(1, 1, R, NS, true)
 	if g, err := rbx.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), AnswerPieces(tok, []string{"Oranjestad"})); err != nil || !g {
 		t.Fatalf("set with exact gold: gold %v, %v", g, err)
 	}
@@ -279,7 +279,7 @@ func TestReaderFeatures(t *testing.T) {
 		}
 	}
 	// A body cut by the sequence length keeps only spans inside it.
-	rb2 := newReaderBatch(1, 1, 12, NS)
+	rb2 := newReaderBatch(1, 1, 12, NS, true)
 	if hasGold, err := rb2.set(0, 0, sp, x, 7, bt, 10, 100, prepareAnswers([]string{"Oranjestad"}), nil); err != nil || hasGold {
 		t.Fatalf("set on a cut body: gold %v, %v", hasGold, err)
 	}
@@ -454,5 +454,57 @@ func TestSpanHead(t *testing.T) {
 	}
 	if v := store.GetVariable("/qa_outputs/dense_intermediate/dense/weights"); v != nil && !slices.Equal(v.Shape().Dimensions, []int{H, 2 * rc.SpanHiddenSize}) {
 		t.Errorf("dense_intermediate shape %v", v.Shape())
+	}
+}
+
+// TestWordpieceSpans checks the reader's reference candidates (ReaderConfig.Spans =
+// SpansWordpiece): every span of at most width pieces, the same set that transformers'
+// RealmReaderProjection enumerates (its widths 1…max_span_width over every start), whole-word
+// spans among them; and ORQA's gold spans, every occurrence of an answer's pieces, inside words
+// too.
+func TestWordpieceSpans(t *testing.T) {
+	tok := qaTokenizer(t)
+	bt := NewBlockText(tok, "Oranjestad, capital of Aruba, lies on the southern coast; Kabul is not here.")
+	const width = 4
+	n := len(bt.Pieces)
+	spans := bt.CandidateSpans(width, n, false)
+	if len(spans) != MaxSpans(n, width) {
+		t.Errorf("%d wordpiece spans, want MaxSpans = %d", len(spans), MaxSpans(n, width))
+	}
+	want := map[[2]int]bool{}
+	for w := 1; w <= width; w++ { // transformers' span_candidates: starts 0…n−w, ends w−1…n−1.
+		for s := 0; s+w-1 < n; s++ {
+			want[[2]int{s, s + w - 1}] = true
+		}
+	}
+	for _, s := range spans {
+		if !want[s] {
+			t.Errorf("span %v is not one of transformers' candidates", s)
+		}
+		delete(want, s)
+	}
+	if len(want) != 0 {
+		t.Errorf("%d of transformers' candidates missing", len(want))
+	}
+	for _, s := range bt.CandidateSpans(width, n, true) {
+		if !slices.Contains(spans, s) {
+			t.Errorf("whole-word span %v is not a wordpiece candidate", s)
+		}
+	}
+	limited := bt.CandidateSpans(width, 5, false)
+	for _, s := range limited {
+		if s[1] >= 5 {
+			t.Errorf("span %v ends past the limit 5", s)
+		}
+	}
+	// The second piece of the block's first word of several pieces: ORQA's matching finds it
+	// inside the word, the whole-word matching does not.
+	w := bt.Words[slices.IndexFunc(bt.Words, func(w [2]int) bool { return w[1]-w[0] > 1 })]
+	pieces := [][]int32{{bt.Pieces[w[0]+1].ID}}
+	if s := bt.AnswerSpans(pieces, 0, 0, true); slices.Contains(s, [2]int{w[0] + 1, w[0] + 1}) {
+		t.Errorf("whole-word gold spans %v hold a piece inside a word", s)
+	}
+	if s := bt.AnswerSpans(pieces, 0, 0, false); !slices.Contains(s, [2]int{w[0] + 1, w[0] + 1}) {
+		t.Errorf("wordpiece gold spans %v lack the piece inside the word %q", s, bt.SpanText(w[0], w[1]-1))
 	}
 }

@@ -37,6 +37,7 @@ var scratchDemoDefaults = pipelineFlags{dir: "out/demo", mlmSteps: 300, ictSteps
 type demoQA struct {
 	steps, batch, readerBeam      int
 	warmup, readerLen             int
+	spans                         string
 	lr, retrieverLRScale          float64
 	testCountries, trainCountries int
 }
@@ -64,6 +65,9 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || !(qa.lr > 0) || qa.testCountries < 0 || qa.trainCountries < 0 || qa.warmup < 0 || qa.readerLen < 0 || !(qa.retrieverLRScale >= 0) {
 		return fmt.Errorf("-qa-steps, -qa-warmup, -qa-retriever-lr-scale, -reader-len, -test-countries and -train-countries must be ≥ 0, -qa-batch, -qa-lr and -reader-beam > 0")
+	}
+	if qa.spans != realm.SpansWordpiece && qa.spans != realm.SpansWholeWord {
+		return fmt.Errorf("-reader-spans %q is not %q or %q", qa.spans, realm.SpansWordpiece, realm.SpansWholeWord)
 	}
 	if qa.steps > 0 && qa.warmup > qa.steps {
 		return fmt.Errorf("-qa-warmup %d exceeds -qa-steps %d", qa.warmup, qa.steps)
@@ -102,7 +106,7 @@ func runDemo(ctx context.Context, args []string) error {
 	embed := cachedEmbeddings(be, cfg, c, res.Pretrainer.Embeddings) // res is not used past here.
 	releaseMemory()
 	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, warmup: qa.warmup, retrieverLRScale: qa.retrieverLRScale,
-		readerBeam: qa.readerBeam, readerLen: qa.readerLen, beam: 20, seed: f.seed, progress: f.progress}
+		readerBeam: qa.readerBeam, readerLen: qa.readerLen, spans: qa.spans, beam: 20, seed: f.seed, progress: f.progress}
 	ri := runInfo{Config: cfg}
 	evs := map[string]*realm.QAEval{}
 	var realmQA *realm.QA
@@ -138,6 +142,7 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	fs.Float64Var(&qa.retrieverLRScale, "qa-retriever-lr-scale", 0.1, "the dense retrievers' query tower fine-tunes at this multiple of -qa-lr (at the full rate, REALM's diverged)")
 	fs.IntVar(&qa.warmup, "qa-warmup", 13, "warm-up steps of open-QA fine-tuning (a tenth of -qa-steps, as in BERT's fine-tuning; 0: ORQA's rule, at least 100 steps or half the run)")
 	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
+	fs.StringVar(&qa.spans, "reader-spans", realm.SpansWholeWord, "the reader's candidate spans: whole_word (the Factbook's answers are whole words) or wordpiece (every span of wordpieces, as ORQA and REALM)")
 	fs.IntVar(&qa.readerLen, "reader-len", 128, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length; the Factbook's questions have at most 30 wordpieces)")
 	fs.IntVar(&qa.testCountries, "test-countries", 12, "the corpus holds the Factbook documents of the first N countries of the QA test split… (0 with -train-countries 0: the first -docs documents)")
 	fs.IntVar(&qa.trainCountries, "train-countries", 24, "…and of the first N countries of the QA train split, whose questions fine-tune the reader")

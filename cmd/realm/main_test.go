@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/realm-go/realm/realm"
 )
 
 func TestBadFlagsAreClearErrors(t *testing.T) {
@@ -31,6 +33,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{runFinetune, []string{"-retriever", "tfidf"}, "want realm, ict, bm25 or all"},
 		{runFinetune, []string{"-split", "validation"}, "-split"},
 		{runFinetune, []string{"-dir", "/no/such/run"}, "not a pre-training run directory"},
+		{runFinetune, []string{"-reader-spans", "token"}, `-reader-spans "token"`},
 		{runAsk, []string{"-dir", "/no/such/run"}, "no question given"},
 		{runIndex, []string{"rebuild"}, "want 'realm index build"},
 		{runIndex, []string{"build", "-kind", "lsh"}, "want exact or hnsw"},
@@ -53,6 +56,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{[]string{"-from-scratch", "-qa-batch", "0"}, "-qa-batch"},
 		{[]string{"-from-scratch", "-qa-steps", "5", "-qa-warmup", "6"}, "-qa-warmup 6 exceeds -qa-steps 5"},
 		{[]string{"-from-scratch", "-retriever-pooling", "mean"}, `-retriever-pooling "mean"`},
+		{[]string{"-from-scratch", "-reader-spans", "token"}, `-reader-spans "token"`},
 		{[]string{"-from-scratch", "-test-countries", "1000"}, "-test-countries 1000: the test split asks about"},
 	} {
 		if err := runDemo(ctx, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -139,6 +143,19 @@ func TestDemoEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
+	}
+	// The reader's configuration is recorded beside each fine-tuned model, and eval reads it.
+	var f qaFlags
+	f.readerBeam = 3
+	rc, err := f.fineTunedReader(filepath.Join(dir, "qa-ict"))
+	if err != nil || rc.Spans != realm.SpansWholeWord || rc.SeqLen != 128 || rc.ReaderBeam != 3 {
+		t.Errorf("recorded reader %+v, %v: want the demo's whole-word spans, its -reader-len and the flag's beam", rc, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "qa-ict", readerFile)); err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := f.fineTunedReader(filepath.Join(dir, "qa-ict")); err != nil || !rc.WholeWords() {
+		t.Errorf("a run fine-tuned before the record: reader %+v, %v; want whole-word spans", rc, err)
 	}
 }
 

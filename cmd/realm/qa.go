@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -110,6 +111,7 @@ type qaFlags struct {
 	lr, retrieverLRScale  float64
 	readerBeam, beam      int
 	readerLen             int
+	spans                 string
 	seed                  uint64
 	progress              bool
 }
@@ -121,6 +123,7 @@ func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 	fs.IntVar(&f.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
 	fs.IntVar(&f.readerLen, "reader-len", 0, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length)")
 	if withTraining {
+		fs.StringVar(&f.spans, "reader-spans", realm.SpansWordpiece, "the reader's candidate spans: wordpiece (every span of wordpieces, as ORQA and REALM) or whole_word (spans of whole words only); eval and ask use the fine-tuned run's")
 		fs.IntVar(&f.steps, "steps", 300, "fine-tuning steps")
 		fs.IntVar(&f.batch, "batch", 4, "questions per fine-tuning step")
 		fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
@@ -135,8 +138,33 @@ func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 // readerConfig is the reader's configuration from the flags.
 func (f *qaFlags) readerConfig() realm.ReaderConfig {
 	rc := realm.DefaultReaderConfig()
-	rc.ReaderBeam, rc.SeqLen = f.readerBeam, f.readerLen
+	rc.ReaderBeam, rc.SeqLen, rc.Spans = f.readerBeam, f.readerLen, f.spans
 	return rc
+}
+
+// readerFile records, in a fine-tuned QA directory, the reader configuration it was trained
+// with (its candidate spans above all), for eval and ask.
+const readerFile = "reader.json"
+
+// fineTunedReader is the reader configuration of the QA model fine-tuned in dir: the one
+// recorded there with the beam of the flags, or, for runs fine-tuned before it was recorded,
+// the flags' with whole-word spans (what those runs scored).
+func (f *qaFlags) fineTunedReader(dir string) (realm.ReaderConfig, error) {
+	rc := f.readerConfig()
+	data, err := os.ReadFile(filepath.Join(dir, readerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		rc.Spans = ""
+		return rc, nil
+	}
+	if err != nil {
+		return rc, err
+	}
+	beam := rc.ReaderBeam
+	if err := json.Unmarshal(data, &rc); err != nil {
+		return rc, fmt.Errorf("%s: %w", filepath.Join(dir, readerFile), err)
+	}
+	rc.ReaderBeam = beam
+	return rc, rc.Validate()
 }
 
 func (f *qaFlags) retrievers() ([]string, error) {
@@ -207,6 +235,19 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 	}
 	rc := f.readerConfig()
 	rc.RetrieverBeam = min(f.beam, c.Len())
+	if err := rc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(qaDir(f.dir, kind), 0o755); err != nil {
+		return nil, nil, err
+	}
+	data, err := json.MarshalIndent(rc, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(qaDir(f.dir, kind), readerFile), append(data, '\n')); err != nil {
+		return nil, nil, err
+	}
 	var q *realm.QA
 	if embed != nil && kind != realm.RetrieverBM25 {
 		vecs, err := embed(ctx, store)
@@ -266,7 +307,10 @@ func loadFineTuned(ctx context.Context, be compute.Backend, f *qaFlags, ri runIn
 	if err != nil {
 		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
 	}
-	rc := f.readerConfig()
+	rc, err := f.fineTunedReader(qaDir(f.dir, kind))
+	if err != nil {
+		return nil, err
+	}
 	if kind == realm.RetrieverBM25 {
 		b, err := realm.NewBM25(c, realm.DefaultBM25Params())
 		if err != nil {
@@ -339,6 +383,9 @@ func runFinetune(ctx context.Context, args []string) error {
 	}
 	if f.steps <= 0 || f.batch <= 0 || f.lr <= 0 || f.readerBeam <= 0 || f.beam <= 0 {
 		return fmt.Errorf("-steps, -batch, -lr, -reader-beam and -retriever-beam must be > 0")
+	}
+	if f.spans != realm.SpansWordpiece && f.spans != realm.SpansWholeWord {
+		return fmt.Errorf("-reader-spans %q is not %q or %q", f.spans, realm.SpansWordpiece, realm.SpansWholeWord)
 	}
 	r, err := f.open()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/internal/pqread"
@@ -234,20 +235,70 @@ func FactbookCountries(split string) ([]string, error) {
 	return out, nil
 }
 
-var articlesRE = regexp.MustCompile(`\b(a|an|the)\b`)
+// asciiPunctuation is Python's string.punctuation, what the official evaluation removes.
+const asciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
-// Normalize is SQuAD's answer normalisation: lower case, punctuation and the
-// articles a/an/the removed, whitespace collapsed.
+// Normalize is the answer normalisation of REALM's and ORQA's official evaluation
+// (language/orqa/utils/eval_utils.normalize_answer: SQuAD's, after Unicode NFD), step by step:
+// NFD, lower case, ASCII punctuation removed (other symbols, such as "€", and the combining
+// marks NFD splits off stay), the articles a/an/the removed where they are whole words (as
+// Python's \b(a|an|the)\b: a word is a run of letters, digits and "_", so a combining mark
+// ends one), whitespace collapsed.
 func Normalize(s string) string {
-	s = strings.ToLower(s)
+	s = strings.ToLower(norm.NFD.String(s))
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsPunct(r) || unicode.IsSymbol(r) {
+		if r < utf8.RuneSelf && strings.ContainsRune(asciiPunctuation, r) {
 			return -1
 		}
 		return r
 	}, s)
-	s = articlesRE.ReplaceAllString(s, " ")
-	return strings.Join(strings.Fields(s), " ")
+	isWord := func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r) }
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !isWord(r) {
+			b.WriteString(s[i : i+n])
+			i += n
+			continue
+		}
+		j := i + n
+		for j < len(s) {
+			r, n := utf8.DecodeRuneInString(s[j:])
+			if !isWord(r) {
+				break
+			}
+			j += n
+		}
+		if w := s[i:j]; w == "a" || w == "an" || w == "the" {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(w)
+		}
+		i = j
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// RegexMatch is the official evaluation's regex match (CuratedTrec's answers are patterns):
+// pattern, compiled case-insensitively, must match at the start of prediction (Python's
+// re.match with IGNORECASE and MULTILINE); a pattern that does not compile matches nothing. The
+// pattern is RE2 syntax, which Python's shares except for backreferences and look-arounds.
+func RegexMatch(prediction, pattern string) bool {
+	re, err := regexp.Compile(`(?im)\A(?:` + pattern + `)`)
+	if err != nil {
+		return false
+	}
+	return re.MatchString(prediction)
+}
+
+// RegexMatchAny reports whether prediction matches one of patterns (RegexMatch).
+func RegexMatchAny(prediction string, patterns []string) bool {
+	for _, p := range patterns {
+		if RegexMatch(prediction, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExactMatch reports whether prediction equals one of answers after Normalize.

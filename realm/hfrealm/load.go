@@ -61,19 +61,9 @@ func Load(dir string, root *model.Scope) (LoadResult, error) {
 	}
 	defer ck.Close()
 
-	var p plan
-	switch res.Class {
-	case ClassEmbedder:
-		p.embedder(cfg, "", realm.EmbedderScope)
-	case ClassScorer:
-		p.embedder(cfg, "embedder.", realm.EmbedderScope)
-		p.ignore("query_embedder.") // the query tower is the embedder, saved under a second name.
-	case ClassEncoder:
-		p.bert(cfg, "realm.", "cls.", realm.EncoderScope, true)
-	case ClassReader:
-		p.reader(cfg, "", realm.ReaderScope)
-	default:
-		return res, fmt.Errorf("hfrealm.Load: %s: class %q is not one of %s, %s, %s, %s", cfgPath, res.Class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+	p, err := planFor(res.Class, cfg)
+	if err != nil {
+		return res, fmt.Errorf("hfrealm.Load: %s: %w", cfgPath, err)
 	}
 	as, ignored, err := p.resolve(ck)
 	if err != nil {
@@ -114,6 +104,25 @@ func sameTower(ck *bert.Checkpoint, a, b string) error {
 		}
 	}
 	return nil
+}
+
+// planFor is the plan of the tensors of class.
+func planFor(class string, cfg Config) (*plan, error) {
+	p := &plan{}
+	switch class {
+	case ClassEmbedder:
+		p.embedder(cfg, "", realm.EmbedderScope)
+	case ClassScorer:
+		p.embedder(cfg, "embedder.", realm.EmbedderScope)
+		p.ignore("query_embedder.") // the query tower is the embedder, saved under a second name.
+	case ClassEncoder:
+		p.bert(cfg, "realm.", "cls.", realm.EncoderScope, true)
+	case ClassReader:
+		p.reader(cfg, "", realm.ReaderScope)
+	default:
+		return nil, fmt.Errorf("class %q is not one of %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+	}
+	return p, nil
 }
 
 // plan lists the tensors a class needs and the prefixes of those it may skip.

@@ -61,18 +61,9 @@ func Save(dir string, root *model.Scope, c Config) error {
 		return fmt.Errorf("hfrealm.Save %s: the config names no class (architectures)", dir)
 	}
 	class := c.Architectures[0]
-	var p plan
-	switch class {
-	case ClassEmbedder:
-		p.embedder(c, "", realm.EmbedderScope)
-	case ClassScorer:
-		p.embedder(c, "embedder.", realm.EmbedderScope)
-	case ClassEncoder:
-		p.bert(c, "realm.", "cls.", realm.EncoderScope, true)
-	case ClassReader:
-		p.reader(c, "", realm.ReaderScope)
-	default:
-		return fmt.Errorf("hfrealm.Save %s: class %q is not one of %s, %s, %s, %s", dir, class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+	p, err := planFor(class, c)
+	if err != nil {
+		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)
 	}
 	ts := map[string]bert.Float32Tensor{}
 	for _, a := range p.need {
