@@ -39,6 +39,7 @@ var commands = []command{
 	{"eval", "evaluate fine-tuned QA models: exact match and retrieval recall, per relation", runEval},
 	{"ask", "answer questions typed on the command line with a fine-tuned QA model", runAsk},
 	{"index", "index build: embed a run's corpus with its retriever and save an exact or HNSW index", runIndex},
+	{"retrieve", "print the top-k blocks of a corpus for questions, with a run's or a Hugging Face REALM retriever", runRetrieve},
 	{"bench", "benchmark REALM/BERT steps, embedding and MIPS, beside PyTorch and FAISS (ratios)", runBench},
 }
 

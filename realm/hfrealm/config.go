@@ -11,6 +11,7 @@
 //	RealmScorer               embedder.<the RealmEmbedder's names>                           → /embedder (towers shared)
 //	RealmKnowledgeAugEncoder  realm.*, cls.predictions.* (the masked-LM head)                 → /encoder
 //	RealmReader               realm.*, qa_outputs.{dense_intermediate,dense_output,layer_normalization} → /reader
+//	RealmForOpenQA            embedder.<RealmEmbedder>, reader.<RealmReader>, block_emb       → /embedder, /reader; LoadBlockEmb
 //
 // (cls.predictions.* of an embedder or a reader is an unused head and is skipped, as are
 // transformers' position_ids buffers.) The retriever of every class projects BERT's pooled
@@ -19,8 +20,8 @@
 // released checkpoints). The tests compare every class with transformers 4.30.2 on tiny random
 // models of both activations (tools/fixtures/make_realm_fixture.py).
 //
-// Not yet read: RealmForOpenQA (an embedder and a reader with the block_emb index) and the
-// retriever's block_records.npy.
+// Not yet read: the retriever's block_records.npy (the texts of the blocks block_emb indexes).
+// Save writes every class but RealmForOpenQA.
 package hfrealm
 
 import (

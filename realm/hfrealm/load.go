@@ -18,7 +18,12 @@ const (
 	ClassScorer   = "RealmScorer"
 	ClassEncoder  = "RealmKnowledgeAugEncoder"
 	ClassReader   = "RealmReader"
+	ClassOpenQA   = "RealmForOpenQA"
 )
+
+// BlockEmbName is the tensor of a RealmForOpenQA checkpoint that holds its index: the
+// embedding of every block of the corpus, [num_block_records, retriever_proj_size].
+const BlockEmbName = "block_emb"
 
 // LoadResult describes what Load read.
 type LoadResult struct {
@@ -36,7 +41,9 @@ type LoadResult struct {
 //   - RealmEmbedder and RealmScorer: the shared retriever towers, root/embedder;
 //   - RealmKnowledgeAugEncoder: the knowledge-augmented encoder and its MLM head, root/encoder;
 //   - RealmReader: the open-QA reader, its BERT and span head (qa_outputs), root/reader (its
-//     unused MLM head is skipped).
+//     unused MLM head is skipped);
+//   - RealmForOpenQA: its embedder into root/embedder and its reader into root/reader; its index
+//     (block_emb) is not a variable: LoadBlockEmb reads it.
 //
 // Only an embedder needs its BERT's pooler; the other classes load it when the checkpoint has
 // one.
@@ -119,8 +126,12 @@ func planFor(class string, cfg Config) (*plan, error) {
 		p.bert(cfg, "realm.", "cls.", realm.EncoderScope, true)
 	case ClassReader:
 		p.reader(cfg, "", realm.ReaderScope)
+	case ClassOpenQA:
+		p.embedder(cfg, "embedder.", realm.EmbedderScope)
+		p.reader(cfg, "reader.", realm.ReaderScope)
+		p.ignore(BlockEmbName) // the index, read by LoadBlockEmb.
 	default:
-		return nil, fmt.Errorf("class %q is not one of %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+		return nil, fmt.Errorf("class %q is not one of %s, %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader, ClassOpenQA)
 	}
 	return p, nil
 }
@@ -223,4 +234,45 @@ func (p *plan) resolve(ck *bert.Checkpoint) (as []bert.Assignment, ignored []str
 		ignored = append(ignored, n)
 	}
 	return as, ignored, nil
+}
+
+// LoadBlockEmb reads the index of the RealmForOpenQA checkpoint in dir: block_emb, the
+// embedding of each of the num_block_records blocks, row-major [rows, d]; its shape must be the
+// one config.json gives. (It is read whole: the released 13,353,718 × 128 index takes 6.8 GB.)
+func LoadBlockEmb(dir string) (data []float32, rows, d int, err error) {
+	cfgPath := filepath.Join(dir, bert.ConfigFile)
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
+	}
+	ck, err := bert.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
+	}
+	defer ck.Close()
+	data, shape, err := ck.ReadFloat32(BlockEmbName)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
+	}
+	if want := []int{cfg.NumBlockRecords, cfg.RetrieverProjSize}; !slices.Equal(shape, want) {
+		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: tensor %q in %s has shape %v, %s implies %v", BlockEmbName, ck.File(BlockEmbName), shape, cfgPath, want)
+	}
+	return data, shape[0], shape[1], nil
+}
+
+// LoadIndex reads the index of the RealmForOpenQA checkpoint in dir (LoadBlockEmb) and the texts
+// of its blocks (LoadBlockRecords of recordsPath); row i of the embeddings is the block
+// records[i], so their counts must agree.
+func LoadIndex(dir, recordsPath string) (emb []float32, d int, records []string, err error) {
+	emb, rows, d, err := LoadBlockEmb(dir)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if records, err = LoadBlockRecords(recordsPath); err != nil {
+		return nil, 0, nil, err
+	}
+	if len(records) != rows {
+		return nil, 0, nil, fmt.Errorf("hfrealm.LoadIndex: %s holds %d blocks, the block_emb of %s %d", recordsPath, len(records), dir, rows)
+	}
+	return emb, d, records, nil
 }

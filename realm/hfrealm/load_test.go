@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,5 +139,70 @@ func TestLoadBadInput(t *testing.T) {
 				t.Errorf("%d variables written despite the error", n)
 			}
 		})
+	}
+}
+
+// TestLoadBlockRecords reads the fixture's block_records.npy (np.save of an object array of byte
+// strings, as RealmRetriever keeps its blocks) and refuses a truncated copy and other arrays.
+func TestLoadBlockRecords(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct {
+		Records []string `json:"block_records"`
+	}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", BlockRecordsFile)
+	got, err := LoadBlockRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Records) == 0 || !slices.Equal(got, want.Records) {
+		t.Errorf("records %q, want %q", got, want.Records)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated", raw[:len(raw)-20], "reading the pickled array"},
+		{"not npy", []byte("hello world, not numpy"), "not a .npy file"},
+		{"float array", append([]byte("\x93NUMPY\x01\x00\x36\x00"), []byte("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }  \n")...), "not object"},
+	} {
+		p := filepath.Join(t.TempDir(), BlockRecordsFile)
+		if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadBlockRecords(p); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: err = %v, want one naming %s and containing %q", tc.name, err, p, tc.want)
+		}
+	}
+}
+
+// TestLoadIndex pairs the fixture open-QA model's block_emb with its block records, and refuses
+// records of another length.
+func TestLoadIndex(t *testing.T) {
+	dir := filepath.Join("testdata", "gelu_new", "openqa")
+	emb, d, records, err := LoadIndex(dir, filepath.Join("testdata", BlockRecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emb) != len(records)*d || d != 16 {
+		t.Errorf("%d values of dimension %d for %d records", len(emb), d, len(records))
+	}
+	if _, _, _, err := LoadIndex(dir, filepath.Join("testdata", "block_records-short.npy")); err == nil || !strings.Contains(err.Error(), "holds 5 blocks, the block_emb") {
+		t.Errorf("5 records for 6 rows of block_emb: err = %v", err)
+	}
+	other := copyDir(t, dir)
+	editConfig(t, other, func(m map[string]any) { m["num_block_records"] = 5 })
+	if _, _, _, err := LoadIndex(other, filepath.Join("testdata", BlockRecordsFile)); err == nil || !strings.Contains(err.Error(), `"block_emb"`) {
+		t.Errorf("block_emb of 6 rows with num_block_records 5: err = %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -13,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
 )
 
@@ -358,4 +360,98 @@ func testReader(t *testing.T, be compute.Backend, want expected, act, suffix str
 	if bestAt/NS != r.BlockIdx || bestAt%NS != r.Candidate {
 		t.Errorf("predicted block %d span %d, transformers block %d span %d", bestAt/NS, bestAt%NS, r.BlockIdx, r.Candidate)
 	}
+}
+
+// TestParityOpenQA checks RealmForOpenQA checkpoints against transformers: the index block_emb
+// as saved, the embedder's projections of the queries, their scores against every block and
+// the blocks an exact maximum inner product search over block_emb returns (transformers' topk
+// over searcher_beam_size).
+func TestParityOpenQA(t *testing.T) {
+	all := readOpenQA(t)
+	for _, act := range []string{"gelu_new", "gelu"} {
+		want := all[act]
+		for format, suffix := range formats[act] {
+			t.Run(act+"/"+format, func(t *testing.T) {
+				dir := filepath.Join("testdata", act, "openqa"+suffix)
+				store := model.NewStore()
+				res, err := Load(dir, store.RootScope())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Class != ClassOpenQA {
+					t.Fatalf("class %q", res.Class)
+				}
+				emb, rows, d, err := LoadBlockEmb(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				maxDiff(t, "block_emb", tensors.FromFlatDataAndDimensions(emb, rows, d), want.BlockEmb, 0)
+				q := ids2(readExpected(t)[act].Query)
+				cfg, err := res.Config.REALM(q[0].Shape().Dim(1), 16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				proj, err := model.CallOnce(backend.MustNew(), store, func(root *model.Scope, ids, types, mask *Node) *Node {
+					return cfg.EmbedQueries(root, ids, types, mask)
+				}, q[0], q[1], q[2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				maxDiff(t, "RealmForOpenQA embedder projected_score", proj, want.Projected, 1e-4)
+				index, err := mips.NewExact(emb, nil, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hits, err := index.Search(tensors.MustCopyFlatData[float32](proj), res.Config.SearcherBeamSize)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, row := range hits {
+					got := make([]int, len(row))
+					scores := make([]float64, len(row))
+					for j, h := range row {
+						got[j], scores[j] = int(h.ID), float64(h.Score)
+					}
+					if !slices.Equal(got, want.TopIDs[i]) {
+						t.Errorf("query %d: top blocks %v, transformers %v", i, got, want.TopIDs[i])
+					}
+					for j, id := range got {
+						if d := math.Abs(scores[j] - want.BlockScores.Data[i*rows+id]); d > 1e-4 {
+							t.Errorf("query %d block %d: score %g, transformers %g", i, id, scores[j], want.BlockScores.Data[i*rows+id])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+type openQAExpected struct {
+	Projected   jsonTensor `json:"projected_score"`
+	BlockScores jsonTensor `json:"block_scores"`
+	TopIDs      [][]int    `json:"top_ids"`
+	BlockEmb    jsonTensor `json:"block_emb"`
+}
+
+func readOpenQA(t *testing.T) map[string]openQAExpected {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]openQAExpected{}
+	for _, act := range []string{"gelu_new", "gelu"} {
+		var e struct {
+			OpenQA openQAExpected `json:"openqa"`
+		}
+		if err := json.Unmarshal(all[act], &e); err != nil {
+			t.Fatalf("expected.json %s: %v", act, err)
+		}
+		out[act] = e.OpenQA
+	}
+	return out
 }

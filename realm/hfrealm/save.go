@@ -61,6 +61,9 @@ func Save(dir string, root *model.Scope, c Config) error {
 		return fmt.Errorf("hfrealm.Save %s: the config names no class (architectures)", dir)
 	}
 	class := c.Architectures[0]
+	if class == ClassOpenQA {
+		return fmt.Errorf("hfrealm.Save %s: writing %s (with its block_emb index) is not supported yet", dir, class)
+	}
 	p, err := planFor(class, c)
 	if err != nil {
 		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/hfrealm"
+)
+
+// retrieval is one question's line of `realm retrieve -json`.
+type retrieval struct {
+	Question string      `json:"question"`
+	Results  []retrieved `json:"results"`
+}
+
+// retrieved is one block of a retrieval: its id (the document's id and the block's position,
+// "doc#block"), its document's title and f(x, z).
+type retrieved struct {
+	ID    string  `json:"id"`
+	Title string  `json:"title"`
+	Score float64 `json:"score"`
+}
+
+func runRetrieve(ctx context.Context, args []string) error {
+	fs := newFlags("retrieve", "Prints, for each question given as an argument, the top-k blocks of a corpus by the retriever's\n"+
+		"score f(x, z) = Embed_input(x)ᵀ Embed_doc(z). -model is a Hugging Face REALM directory (RealmEmbedder,\n"+
+		"RealmScorer or RealmForOpenQA, e.g. google/realm-cc-news-pretrained-embedder downloaded) or a run\n"+
+		"directory of 'realm pretrain'/'realm demo' (its REALM retriever). Each document of -corpus is read as\n"+
+		"[CLS] title [SEP] text [SEP] in blocks of -doc-len wordpieces, each question as [CLS] question [SEP]:\n"+
+		"  realm retrieve -model DIR -corpus docs.jsonl -k 5 -json \"Who wrote Hamlet?\"")
+	dir := fs.String("model", "", "Hugging Face REALM directory or run directory")
+	corpusPath := fs.String("corpus", "", "documents as JSONL {id,title,text} (.jsonl or .jsonl.gz) or Parquet; empty with a run directory: the run's corpus")
+	k := fs.Int("k", 5, "blocks per question")
+	asJSON := fs.Bool("json", false, `one JSON line per question: {"question": …, "results": [{"id", "title", "score"}, …]}`)
+	queryLen := fs.Int("query-len", 64, "wordpieces of [CLS] question [SEP] (Hugging Face models)")
+	docLen := fs.Int("doc-len", 288, "wordpieces of a block, [CLS] title [SEP] text [SEP] (Hugging Face models; REALM's blocks are 288)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *dir == "":
+		return fmt.Errorf("-model DIR is required (see -h)")
+	case fs.NArg() == 0:
+		return fmt.Errorf("no question given (see -h)")
+	case *k <= 0:
+		return fmt.Errorf("-k must be > 0, got %d", *k)
+	}
+	cfg, store, c, err := openRetriever(*dir, *corpusPath, *queryLen, *docLen)
+	if err != nil {
+		return err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	r, err := realm.NewDenseRetriever(ctx, be, store, cfg, c, "retriever")
+	if err != nil {
+		return err
+	}
+	hits, err := r.Retrieve(ctx, fs.Args(), min(*k, c.Len()))
+	if err != nil {
+		return err
+	}
+	out := make([]retrieval, len(hits))
+	for i, row := range hits {
+		out[i].Question = fs.Arg(i)
+		for _, h := range row {
+			b := c.Blocks[h.ID]
+			out[i].Results = append(out[i].Results, retrieved{ID: fmt.Sprintf("%s#%d", b.DocID, h.ID), Title: b.Title, Score: float64(h.Score)})
+		}
+	}
+	return printRetrievals(os.Stdout, out, *asJSON)
+}
+
+// openRetriever opens -model: a Hugging Face REALM directory (its retriever and tokenizer, the
+// corpus from corpusPath) or a run directory (its REALM checkpoint and corpus, or corpusPath).
+func openRetriever(dir, corpusPath string, queryLen, docLen int) (realm.Config, *model.Store, *realm.Corpus, error) {
+	if _, err := os.Stat(filepath.Join(dir, runInfoFile)); err == nil {
+		ri, c, err := openRun(dir)
+		if err != nil {
+			return ri.Config, nil, nil, err
+		}
+		store, err := pretrainedStore(dir, realm.RetrieverREALM)
+		if err != nil {
+			return ri.Config, nil, nil, err
+		}
+		if corpusPath != "" {
+			if c, err = readCorpus(c.Tok, corpusPath, ri.Config.DocLen); err != nil {
+				return ri.Config, nil, nil, err
+			}
+		}
+		return ri.Config, store, c, nil
+	}
+	hc, err := hfrealm.LoadConfig(filepath.Join(dir, bert.ConfigFile))
+	if err != nil {
+		return realm.Config{}, nil, nil, fmt.Errorf("-model %s is neither a run directory nor a Hugging Face REALM directory: %w", dir, err)
+	}
+	class := ""
+	if len(hc.Architectures) > 0 {
+		class = hc.Architectures[0]
+	}
+	if class != hfrealm.ClassEmbedder && class != hfrealm.ClassScorer && class != hfrealm.ClassOpenQA {
+		return realm.Config{}, nil, nil, fmt.Errorf("-model %s is a %q, which has no retriever (want %s, %s or %s)", dir, class, hfrealm.ClassEmbedder, hfrealm.ClassScorer, hfrealm.ClassOpenQA)
+	}
+	if corpusPath == "" {
+		return realm.Config{}, nil, nil, fmt.Errorf("-corpus FILE is required with a Hugging Face model")
+	}
+	cfg, err := hc.REALM(queryLen, docLen)
+	if err != nil {
+		return cfg, nil, nil, fmt.Errorf("-query-len %d, -doc-len %d: %w", queryLen, docLen, err)
+	}
+	store := model.NewStore()
+	if _, err := hfrealm.Load(dir, store.RootScope()); err != nil {
+		return cfg, nil, nil, err
+	}
+	tok, err := tokenize.FromDir(dir)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	c, err := readCorpus(tok, corpusPath, docLen)
+	return cfg, store, c, err
+}
+
+// readCorpus packs the documents of path (JSONL or Parquet) into blocks of docLen wordpieces.
+func readCorpus(tok *tokenize.Tokenizer, path string, docLen int) (*realm.Corpus, error) {
+	docs := corpus.OpenJSONL(path, corpus.ReadOptions{})
+	if strings.HasSuffix(path, ".parquet") {
+		docs = corpus.OpenParquet(path, corpus.ReadOptions{})
+	}
+	c, _, err := realm.BuildCorpus(tok, docs, docLen)
+	if err != nil {
+		return nil, fmt.Errorf("-corpus %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// printRetrievals writes the retrievals as JSON lines or as a table per question.
+func printRetrievals(w io.Writer, rs []retrieval, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, r := range rs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var errs []error
+	for _, r := range rs {
+		_, err := fmt.Fprintf(w, "Q: %s\n", r.Question)
+		errs = append(errs, err)
+		for i, x := range r.Results {
+			_, err := fmt.Fprintf(w, "  %d. %8.3f  %-20s %s\n", i+1, x.Score, x.ID, x.Title)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

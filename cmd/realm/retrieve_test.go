@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// captureStdout runs f with os.Stdout redirected and returns what it wrote.
+func captureStdout(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	stdout := os.Stdout
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout = w
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { out.ReadFrom(r); close(done) }()
+	err = f()
+	w.Close()
+	os.Stdout = stdout
+	<-done
+	return out.String(), err
+}
+
+// TestRetrieveHFModel runs `realm retrieve -json` with a RealmEmbedder checkpoint saved by
+// transformers (realm/hfrealm's fixture) on a small JSONL corpus, and compares every score with
+// the one transformers computed on the same texts (tools/fixtures/make_realm_fixture.py).
+func TestRetrieveHFModel(t *testing.T) {
+	fixtures := filepath.Join("..", "..", "realm", "hfrealm", "testdata")
+	data, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp struct {
+		Retrieve struct {
+			Docs []struct {
+				ID    string `json:"id"`
+				Title string `json:"title"`
+				Text  string `json:"text"`
+			} `json:"docs"`
+			Questions []string `json:"questions"`
+			Scores    struct {
+				Data []float64 `json:"data"`
+			} `json:"scores"`
+		} `json:"retrieve"`
+	}
+	if err := json.Unmarshal(data, &exp); err != nil {
+		t.Fatal(err)
+	}
+	want := exp.Retrieve
+	var jsonl bytes.Buffer
+	for _, d := range want.Docs {
+		line, _ := json.Marshal(d)
+		jsonl.Write(append(line, '\n'))
+	}
+	corpusPath := filepath.Join(t.TempDir(), "docs.jsonl")
+	if err := os.WriteFile(corpusPath, jsonl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-model", filepath.Join(fixtures, "gelu_new", "embedder"), "-corpus", corpusPath, "-k", "3", "-json",
+		"-query-len", "16", "-doc-len", "48"}, want.Questions...)
+	out, err := captureStdout(t, func() error { return runRetrieve(context.Background(), args) })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	n := 0
+	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "{") {
+			continue // the backend's own messages.
+		}
+		var r retrieval
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if n >= len(want.Questions) || r.Question != want.Questions[n] || len(r.Results) != 3 {
+			t.Fatalf("line %d: %+v", n, r)
+		}
+		for i, x := range r.Results {
+			doc := -1
+			for j, d := range want.Docs {
+				if strings.HasPrefix(x.ID, d.ID+"#") && x.Title == d.Title {
+					doc = j
+				}
+			}
+			if doc < 0 {
+				t.Fatalf("result %+v names no document", x)
+			}
+			if w := want.Scores.Data[n*len(want.Docs)+doc]; math.Abs(x.Score-w) > 1e-4 {
+				t.Errorf("%q, %s: score %g, transformers %g", r.Question, x.ID, x.Score, w)
+			}
+			if i > 0 && x.Score > r.Results[i-1].Score {
+				t.Errorf("%q: results not in order of score: %+v", r.Question, r.Results)
+			}
+		}
+		n++
+	}
+	if n != len(want.Questions) {
+		t.Errorf("%d JSON lines, want %d:\n%s", n, len(want.Questions), out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"q"}, "-model DIR is required"},
+		{[]string{"-model", filepath.Join(fixtures, "gelu_new", "embedder")}, "no question given"},
+		{[]string{"-model", filepath.Join(fixtures, "gelu_new", "embedder"), "q"}, "-corpus FILE is required"},
+		{[]string{"-model", filepath.Join(fixtures, "gelu_new", "encoder"), "-corpus", corpusPath, "q"}, "has no retriever"},
+		{[]string{"-model", t.TempDir(), "q"}, "neither a run directory nor a Hugging Face REALM directory"},
+	} {
+		if err := runRetrieve(context.Background(), tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("retrieve %v: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
