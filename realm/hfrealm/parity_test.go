@@ -170,6 +170,16 @@ func maxDiff(t *testing.T, what string, got *tensors.Tensor, want jsonTensor, to
 	return worst
 }
 
+// forEachFixture runs test on every fixture and file format as a subtest "<fixture>/<format>".
+func forEachFixture(t *testing.T, test func(t *testing.T, be compute.Backend, want expected, act, suffix string)) {
+	be := backend.MustNew()
+	for act, want := range readExpected(t) {
+		for format, suffix := range formats[act] {
+			t.Run(act+"/"+format, func(t *testing.T) { test(t, be, want, act, suffix) })
+		}
+	}
+}
+
 func load(t *testing.T, act, class string) (*model.Store, LoadResult) {
 	t.Helper()
 	store := model.NewStore()
@@ -183,14 +193,7 @@ func load(t *testing.T, act, class string) (*model.Store, LoadResult) {
 // TestParityEmbedderScorer checks the retriever of RealmEmbedder and RealmScorer checkpoints
 // against transformers: the projected embeddings of the queries and the relevance scores
 // f(x, z) of their candidates.
-func TestParityEmbedderScorer(t *testing.T) {
-	be := backend.MustNew()
-	for act, want := range readExpected(t) {
-		for format, suffix := range formats[act] {
-			t.Run(act+"/"+format, func(t *testing.T) { testEmbedderScorer(t, be, want, act, suffix) })
-		}
-	}
-}
+func TestParityEmbedderScorer(t *testing.T) { forEachFixture(t, testEmbedderScorer) }
 
 func testEmbedderScorer(t *testing.T, be compute.Backend, want expected, act, suffix string) {
 	store, res := load(t, act, "embedder"+suffix)
@@ -228,14 +231,7 @@ func testEmbedderScorer(t *testing.T, be compute.Backend, want expected, act, su
 // transformers: the MLM logits at the masked positions of every candidate, the marginal
 // log-likelihood loss given relevance scores and mlm_mask, and its gradient with respect to the
 // relevance scores.
-func TestParityKnowledgeAugEncoder(t *testing.T) {
-	be := backend.MustNew()
-	for act, want := range readExpected(t) {
-		for format, suffix := range formats[act] {
-			t.Run(act+"/"+format, func(t *testing.T) { testEncoder(t, be, want, act, suffix) })
-		}
-	}
-}
+func TestParityKnowledgeAugEncoder(t *testing.T) { forEachFixture(t, testEncoder) }
 
 func testEncoder(t *testing.T, be compute.Backend, want expected, act, suffix string) {
 	store, res := load(t, act, "encoder"+suffix)
@@ -283,14 +279,7 @@ func testEncoder(t *testing.T, be compute.Backend, want expected, act, suffix st
 // holding the answer: the logits g(s) + f(x,z) of every wordpiece span of the blocks up to
 // max_span_width (transformers' own enumeration of candidates), the reader and retriever
 // losses, and the predicted block and span.
-func TestParityReader(t *testing.T) {
-	be := backend.MustNew()
-	for act, want := range readExpected(t) {
-		for format, suffix := range formats[act] {
-			t.Run(act+"/"+format, func(t *testing.T) { testReader(t, be, want, act, suffix) })
-		}
-	}
-}
+func TestParityReader(t *testing.T) { forEachFixture(t, testReader) }
 
 func testReader(t *testing.T, be compute.Backend, want expected, act, suffix string) {
 	store, res := load(t, act, "reader"+suffix)
