@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/hfrealm"
 )
 
 // runInfo is what pretrain and demo record in run.json so that later commands rebuild exactly
@@ -431,11 +433,16 @@ func runAsk(ctx context.Context, args []string) error {
 		"  realm ask -dir out/demo \"What is the capital of Aruba?\"")
 	var f qaFlags
 	f.register(fs, false)
+	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory (e.g. google/realm-orqa-nq-openqa downloaded) to answer with instead of -dir's fine-tuned model")
+	records := fs.String("block-records", "", "with -model: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("no question given (see -h)")
+	}
+	if *modelDir != "" {
+		return askOpenQA(ctx, *modelDir, cmp.Or(*records, filepath.Join(*modelDir, hfrealm.BlockRecordsFile)), fs.Args())
 	}
 	if f.retriever == "all" {
 		return fmt.Errorf("-retriever all: ask uses one retriever")
@@ -449,6 +456,26 @@ func runAsk(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, question := range fs.Args() {
+		a, err := q.Answer(ctx, question)
+		if err != nil {
+			return err
+		}
+		printAnswer(os.Stdout, a)
+	}
+	return nil
+}
+
+// askOpenQA answers questions with a Hugging Face RealmForOpenQA model and its block records.
+func askOpenQA(ctx context.Context, dir, records string, questions []string) error {
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	q, err := hfrealm.OpenQA(be, dir, records, 0)
+	if err != nil {
+		return err
+	}
+	for _, question := range questions {
 		a, err := q.Answer(ctx, question)
 		if err != nil {
 			return err

@@ -122,3 +122,34 @@ func TestRetrieveHFModel(t *testing.T) {
 		}
 	}
 }
+
+// TestAskHFOpenQA answers with transformers' fixture RealmForOpenQA and its block records
+// (`realm ask -model`) and finds the answer transformers predicted for the same question.
+func TestAskHFOpenQA(t *testing.T) {
+	fixtures := filepath.Join("..", "..", "realm", "hfrealm", "testdata")
+	data, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp struct {
+		Answers []struct{ Model, Question, Answer string } `json:"openqa_answers"`
+	}
+	if err := json.Unmarshal(data, &exp); err != nil || len(exp.Answers) == 0 {
+		t.Fatalf("expected.json: %v, %d answers", err, len(exp.Answers))
+	}
+	want := exp.Answers[0]
+	out, err := captureStdout(t, func() error {
+		return runAsk(context.Background(), []string{"-model", filepath.Join(fixtures, want.Model, "openqa"),
+			"-block-records", filepath.Join(fixtures, "block_records.npy"), want.Question})
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Q: "+want.Question+"\nA: "+want.Answer+" ") {
+		t.Errorf("output lacks transformers' answer %q:\n%s", want.Answer, out)
+	}
+	err = runAsk(context.Background(), []string{"-model", filepath.Join(fixtures, "gelu_new", "embedder"), "q"})
+	if err == nil || !strings.Contains(err.Error(), "not a RealmForOpenQA") {
+		t.Errorf("ask -model with an embedder: err = %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package hfrealm
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
@@ -443,4 +445,44 @@ func readOpenQA(t *testing.T) map[string]openQAExpected {
 		out[act] = e.OpenQA
 	}
 	return out
+}
+
+// TestParityOpenQAAnswer answers questions with the fixture RealmForOpenQA checkpoints and their
+// block_records.npy (OpenQA) and compares each answer with the one transformers' RealmForOpenQA
+// predicts with a RealmRetriever over the same records: the same block and the same span text.
+func TestParityOpenQAAnswer(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp struct {
+		Answers []struct {
+			Model, Question, Answer string
+			BlockID                 int64 `json:"block_id"`
+		} `json:"openqa_answers"`
+	}
+	if err := json.Unmarshal(data, &exp); err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Answers) == 0 {
+		t.Fatal("no answers in expected.json")
+	}
+	be := backend.MustNew()
+	qas := map[string]*realm.QA{}
+	for _, want := range exp.Answers {
+		q := qas[want.Model]
+		if q == nil {
+			if q, err = OpenQA(be, filepath.Join("testdata", want.Model, "openqa"), filepath.Join("testdata", BlockRecordsFile), 12); err != nil {
+				t.Fatal(err)
+			}
+			qas[want.Model] = q
+		}
+		got, err := q.Answer(context.Background(), want.Question)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.BlockID != want.BlockID || qa.Normalize(got.Text) != qa.Normalize(want.Answer) {
+			t.Errorf("%s, %q: answer %q from block %d, transformers %q from block %d", want.Model, want.Question, got.Text, got.BlockID, want.Answer, want.BlockID)
+		}
+	}
 }
