@@ -71,6 +71,25 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 	}
 }
 
+// captureStdout runs f with os.Stdout redirected and returns what it wrote.
+func captureStdout(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	stdout := os.Stdout
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout = w
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { out.ReadFrom(r); close(done) }()
+	err = f()
+	w.Close()
+	os.Stdout = stdout
+	<-done
+	return out.String(), err
+}
+
 // TestDemoEndToEnd runs the from-scratch demo at a toy size (one test country, Azerbaijan, and
 // three train countries; a couple of steps per phase), evaluates the finished run again, then
 // runs the eval, index and ask commands on its run directory.
@@ -82,38 +101,32 @@ func TestDemoEndToEnd(t *testing.T) {
 	args := []string{"-dir", dir, "-from-scratch", "-test-countries", "1", "-train-countries", "3", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
 		"-qa-steps", "1", "-qa-warmup", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
 		"-ict-batch", "4", "-mlm-batch", "2", "-salient", "entity", "-progress=false"}
-	stdout := os.Stdout
-	r, w, _ := os.Pipe()
-	os.Stdout = w
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() { out.ReadFrom(r); close(done) }()
-	err := runDemo(context.Background(), args)
 	var first, again evaluation
-	if err == nil {
-		first, err = readEvaluation(dir)
-	}
-	if err == nil { // The same flags on the finished run only restore and evaluate again.
-		i := slices.Index(args, "-qa-steps")
-		err = runDemo(context.Background(), slices.Concat(args[:i], []string{"-qa-steps", "0"}, args[i+2:]))
-	}
-	if err == nil {
-		again, err = readEvaluation(dir)
-	}
-	if err == nil {
-		err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})
-	}
-	if err == nil {
-		err = runIndex(context.Background(), []string{"build", "-dir", dir, "-kind", "hnsw"})
-	}
-	if err == nil {
-		err = runAsk(context.Background(), []string{"-dir", dir, "-reader-beam", "3", "What is the capital of Azerbaijan?"})
-	}
-	w.Close()
-	os.Stdout = stdout
-	<-done
+	text, err := captureStdout(t, func() error {
+		err := runDemo(context.Background(), args)
+		if err == nil {
+			first, err = readEvaluation(dir)
+		}
+		if err == nil { // The same flags on the finished run only restore and evaluate again.
+			i := slices.Index(args, "-qa-steps")
+			err = runDemo(context.Background(), slices.Concat(args[:i], []string{"-qa-steps", "0"}, args[i+2:]))
+		}
+		if err == nil {
+			again, err = readEvaluation(dir)
+		}
+		if err == nil {
+			err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})
+		}
+		if err == nil {
+			err = runIndex(context.Background(), []string{"build", "-dir", dir, "-kind", "hnsw"})
+		}
+		if err == nil {
+			err = runAsk(context.Background(), []string{"-dir", dir, "-reader-beam", "3", "What is the capital of Azerbaijan?"})
+		}
+		return err
+	})
 	if err != nil {
-		t.Fatalf("%v\noutput:\n%s", err, out.String())
+		t.Fatalf("%v\noutput:\n%s", err, text)
 	}
 	if first.Refreshes == 0 || again.Refreshes != first.Refreshes || again.StepsPerSec != first.StepsPerSec {
 		t.Errorf("re-evaluation: refreshes %d, steps/s %v; first evaluation: %d, %v", again.Refreshes, again.StepsPerSec, first.Refreshes, first.StepsPerSec)
@@ -133,7 +146,6 @@ func TestDemoEndToEnd(t *testing.T) {
 	if first.SalientKinds != "entity" {
 		t.Errorf("eval.json records salient kinds %q, want entity", first.SalientKinds)
 	}
-	text := out.String()
 	for _, want := range []string{"on 1 test and 3 train countries", "What this run shows", "REALM − ICT-only", "salient-span masked (entity;", "masked-token accuracy, with retrieval", "same-country recall", "Open-QA on the Factbook test split", "BM25", "ICT", "REALM", "Q: What is the capital of Azerbaijan?", "p(z|x)="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)

@@ -12,34 +12,25 @@ import (
 	"testing"
 )
 
-// captureStdout runs f with os.Stdout redirected and returns what it wrote.
-func captureStdout(t *testing.T, f func() error) (string, error) {
+// fixtures is realm/hfrealm's directory of transformers' REALM fixtures.
+var fixtures = filepath.Join("..", "..", "realm", "hfrealm", "testdata")
+
+// readFixtures decodes what transformers computed on the fixtures (expected.json) into v.
+func readFixtures(t *testing.T, v any) {
 	t.Helper()
-	stdout := os.Stdout
-	r, w, err := os.Pipe()
+	data, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Stdout = w
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() { out.ReadFrom(r); close(done) }()
-	err = f()
-	w.Close()
-	os.Stdout = stdout
-	<-done
-	return out.String(), err
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRetrieveHFModel runs `realm retrieve -json` with a RealmEmbedder checkpoint saved by
 // transformers (realm/hfrealm's fixture) on a small JSONL corpus, and compares every score with
 // the one transformers computed on the same texts (tools/fixtures/make_realm_fixture.py).
 func TestRetrieveHFModel(t *testing.T) {
-	fixtures := filepath.Join("..", "..", "realm", "hfrealm", "testdata")
-	data, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var exp struct {
 		Retrieve struct {
 			Docs []struct {
@@ -53,9 +44,7 @@ func TestRetrieveHFModel(t *testing.T) {
 			} `json:"scores"`
 		} `json:"retrieve"`
 	}
-	if err := json.Unmarshal(data, &exp); err != nil {
-		t.Fatal(err)
-	}
+	readFixtures(t, &exp)
 	want := exp.Retrieve
 	var jsonl bytes.Buffer
 	for _, d := range want.Docs {
@@ -126,16 +115,12 @@ func TestRetrieveHFModel(t *testing.T) {
 // TestAskHFOpenQA answers with transformers' fixture RealmForOpenQA and its block records
 // (`realm ask -model`) and finds the answer transformers predicted for the same question.
 func TestAskHFOpenQA(t *testing.T) {
-	fixtures := filepath.Join("..", "..", "realm", "hfrealm", "testdata")
-	data, err := os.ReadFile(filepath.Join(fixtures, "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var exp struct {
 		Answers []struct{ Model, Question, Answer string } `json:"openqa_answers"`
 	}
-	if err := json.Unmarshal(data, &exp); err != nil || len(exp.Answers) == 0 {
-		t.Fatalf("expected.json: %v, %d answers", err, len(exp.Answers))
+	readFixtures(t, &exp)
+	if len(exp.Answers) == 0 {
+		t.Fatal("expected.json holds no answers")
 	}
 	want := exp.Answers[0]
 	out, err := captureStdout(t, func() error {
