@@ -404,11 +404,22 @@ func runFinetune(ctx context.Context, args []string) error {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "Evaluates fine-tuned QA models of a run (exact match, recall@k, per relation) on a Factbook split.")
+	fs := newFlags("eval", "Evaluates fine-tuned QA models of a run (exact match, recall@k, per relation) on a Factbook split,\n"+
+		"or a Hugging Face RealmForOpenQA model on a QA file:\n"+
+		"  realm eval -model DIR -qa nq-open-test.jsonl")
 	var f qaFlags
 	f.register(fs, false)
+	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory to evaluate instead of -dir's fine-tuned models")
+	records := fs.String("block-records", "", "with -model: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
+	qaPath := fs.String("qa", "", "with -model: questions and answers, NQ-open JSONL ({\"question\", \"answer\": [...]}) or Parquet")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *modelDir != "" {
+		if *qaPath == "" {
+			return fmt.Errorf("-model needs -qa FILE, the questions to evaluate on")
+		}
+		return evalOpenQA(ctx, *modelDir, cmp.Or(*records, filepath.Join(*modelDir, hfrealm.BlockRecordsFile)), *qaPath, os.Stdout)
 	}
 	r, err := f.open()
 	if err != nil {
@@ -463,6 +474,36 @@ func runAsk(ctx context.Context, args []string) error {
 		printAnswer(os.Stdout, a)
 	}
 	return nil
+}
+
+// evalOpenQA evaluates a Hugging Face RealmForOpenQA model on the questions of qaPath: exact
+// match (the official normalisation) and recall@k of its retriever.
+func evalOpenQA(ctx context.Context, dir, records, qaPath string, out io.Writer) error {
+	exs := dataqa.OpenJSONL(qaPath, corpus.ReadOptions{})
+	if strings.HasSuffix(qaPath, ".parquet") {
+		exs = dataqa.OpenParquet(qaPath, corpus.ReadOptions{})
+	}
+	var questions []dataqa.Example
+	for ex, err := range exs {
+		if err != nil {
+			return fmt.Errorf("-qa %s: %w", qaPath, err)
+		}
+		questions = append(questions, ex)
+	}
+	be, err := backend.New()
+	if err != nil {
+		return err
+	}
+	q, err := hfrealm.OpenQA(be, dir, records, 0)
+	if err != nil {
+		return err
+	}
+	ev, err := q.Evaluate(ctx, questions, realm.QAEvalOptions{RecallAt: []int{1, q.Reader.ReaderBeam}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s on %s:\n", dir, qaPath)
+	return ev.WriteTable(out)
 }
 
 // askOpenQA answers questions with a Hugging Face RealmForOpenQA model and its block records.

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -136,5 +138,55 @@ func TestAskHFOpenQA(t *testing.T) {
 	err = runAsk(context.Background(), []string{"-model", filepath.Join(fixtures, "gelu_new", "embedder"), "q"})
 	if err == nil || !strings.Contains(err.Error(), "not a RealmForOpenQA") {
 		t.Errorf("ask -model with an embedder: err = %v", err)
+	}
+}
+
+// TestEvalHFOpenQA evaluates transformers' fixture RealmForOpenQA (`realm eval -model -qa`) on
+// its own fixture questions, with transformers' predicted answers as the gold answers of all
+// but the last, whose gold answer is a word of no block: exact match must be (n−1)/n.
+func TestEvalHFOpenQA(t *testing.T) {
+	var exp struct {
+		Answers []struct{ Model, Question, Answer string } `json:"openqa_answers"`
+	}
+	readFixtures(t, &exp)
+	var lines bytes.Buffer
+	n := 0
+	for _, a := range exp.Answers {
+		if a.Model != "gelu_new" {
+			continue
+		}
+		n++
+		line, _ := json.Marshal(map[string]any{"question": a.Question, "answer": []string{a.Answer}})
+		lines.Write(append(line, '\n'))
+	}
+	if n < 2 {
+		t.Fatalf("%d fixture answers", n)
+	}
+	last, _ := json.Marshal(map[string]any{"question": "the capital of azerbaijan", "answer": []string{"queen"}})
+	lines.Write(append(last, '\n'))
+	n++
+	path := filepath.Join(t.TempDir(), "qa.jsonl")
+	if err := os.WriteFile(path, lines.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := captureStdout(t, func() error {
+		return runEval(context.Background(), []string{"-model", filepath.Join(fixtures, "gelu_new", "openqa"),
+			"-block-records", filepath.Join(fixtures, "block_records.npy"), "-qa", path})
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := fmt.Sprintf("%.3f", float64(n-1)/float64(n))
+	found := false
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[0] == "all" && slices.Contains(f, want) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no overall row with EM %s:\n%s", want, out)
+	}
+	if err := runEval(context.Background(), []string{"-model", filepath.Join(fixtures, "gelu_new", "openqa")}); err == nil || !strings.Contains(err.Error(), "-model needs -qa FILE") {
+		t.Errorf("eval -model without -qa: err = %v", err)
 	}
 }
