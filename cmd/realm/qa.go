@@ -409,7 +409,7 @@ func runEval(ctx context.Context, args []string) error {
 		"  realm eval -model DIR -qa nq-open-test.jsonl")
 	var f qaFlags
 	f.register(fs, false)
-	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory to evaluate instead of -dir's fine-tuned models")
+	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory or hub id to evaluate instead of -dir's fine-tuned models")
 	records := fs.String("block-records", "", "with -model: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
 	qaPath := fs.String("qa", "", "with -model: questions and answers, NQ-open JSONL ({\"question\", \"answer\": [...]}) or Parquet")
 	if err := parse(fs, args); err != nil {
@@ -419,7 +419,11 @@ func runEval(ctx context.Context, args []string) error {
 		if *qaPath == "" {
 			return fmt.Errorf("-model needs -qa FILE, the questions to evaluate on")
 		}
-		return evalOpenQA(ctx, *modelDir, cmp.Or(*records, filepath.Join(*modelDir, hfrealm.BlockRecordsFile)), *qaPath, os.Stdout)
+		dir, err := resolveModel(ctx, *modelDir)
+		if err != nil {
+			return err
+		}
+		return evalOpenQA(ctx, dir, cmp.Or(*records, filepath.Join(dir, hfrealm.BlockRecordsFile)), *qaPath, os.Stdout)
 	}
 	r, err := f.open()
 	if err != nil {
@@ -444,7 +448,7 @@ func runAsk(ctx context.Context, args []string) error {
 		"  realm ask -dir out/demo \"What is the capital of Aruba?\"")
 	var f qaFlags
 	f.register(fs, false)
-	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory (e.g. google/realm-orqa-nq-openqa downloaded) to answer with instead of -dir's fine-tuned model")
+	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory or hub id (google/realm-orqa-nq-openqa, downloaded to the Hugging Face cache) to answer with instead of -dir's fine-tuned model")
 	records := fs.String("block-records", "", "with -model: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -453,7 +457,11 @@ func runAsk(ctx context.Context, args []string) error {
 		return fmt.Errorf("no question given (see -h)")
 	}
 	if *modelDir != "" {
-		return askOpenQA(ctx, *modelDir, cmp.Or(*records, filepath.Join(*modelDir, hfrealm.BlockRecordsFile)), fs.Args())
+		dir, err := resolveModel(ctx, *modelDir)
+		if err != nil {
+			return err
+		}
+		return askOpenQA(ctx, dir, cmp.Or(*records, filepath.Join(dir, hfrealm.BlockRecordsFile)), fs.Args())
 	}
 	if f.retriever == "all" {
 		return fmt.Errorf("-retriever all: ask uses one retriever")

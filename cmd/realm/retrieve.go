@@ -41,7 +41,7 @@ func runRetrieve(ctx context.Context, args []string) error {
 		"directory of 'realm pretrain'/'realm demo' (its REALM retriever). Each document of -corpus is read as\n"+
 		"[CLS] title [SEP] text [SEP] in blocks of -doc-len wordpieces, each question as [CLS] question [SEP]:\n"+
 		"  realm retrieve -model DIR -corpus docs.jsonl -k 5 -json \"Who wrote Hamlet?\"")
-	dir := fs.String("model", "", "Hugging Face REALM directory or run directory")
+	dir := fs.String("model", "", "Hugging Face REALM directory (or hub id, downloaded to the Hugging Face cache) or run directory")
 	corpusPath := fs.String("corpus", "", "documents as JSONL {id,title,text} (.jsonl or .jsonl.gz) or Parquet; empty with a run directory: the run's corpus")
 	k := fs.Int("k", 5, "blocks per question")
 	asJSON := fs.Bool("json", false, `one JSON line per question: {"question": …, "results": [{"id", "title", "score"}, …]}`)
@@ -58,7 +58,11 @@ func runRetrieve(ctx context.Context, args []string) error {
 	case *k <= 0:
 		return fmt.Errorf("-k must be > 0, got %d", *k)
 	}
-	cfg, store, c, err := openRetriever(*dir, *corpusPath, *queryLen, *docLen)
+	modelDir, err := resolveModel(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	cfg, store, c, err := openRetriever(modelDir, *corpusPath, *queryLen, *docLen)
 	if err != nil {
 		return err
 	}
@@ -83,6 +87,16 @@ func runRetrieve(ctx context.Context, args []string) error {
 		}
 	}
 	return printRetrievals(os.Stdout, out, *asJSON)
+}
+
+// resolveModel returns the local directory of -model: dir itself, or, for a hub model id that
+// names no local path (google/realm-orqa-nq-openqa), the directory in the Hugging Face cache
+// where its config, weights, tokenizer and block_records.npy are downloaded (bert.Resolve).
+func resolveModel(ctx context.Context, dir string) (string, error) {
+	if _, err := os.Stat(dir); err == nil || !bert.IsHubID(dir) {
+		return dir, nil
+	}
+	return bert.Resolve(ctx, dir, hfrealm.BlockRecordsFile)
 }
 
 // openRetriever opens -model: a Hugging Face REALM directory (its retriever and tokenizer, the

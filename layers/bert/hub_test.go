@@ -2,6 +2,7 @@ package bert
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,35 @@ func TestResolve(t *testing.T) {
 	} {
 		if IsHubID(s) != want {
 			t.Errorf("IsHubID(%q) = %v, want %v", s, !want, want)
+		}
+	}
+}
+
+// TestHubDownloads checks which files Resolve takes from a repository: config.json and one
+// weights file, safetensors before PyTorch's, then the tokenizer files and the extras present.
+func TestHubDownloads(t *testing.T) {
+	repo := func(names ...string) func(string) bool {
+		return func(n string) bool { return slices.Contains(names, n) }
+	}
+	for _, tc := range []struct {
+		has   func(string) bool
+		extra []string
+		want  string
+	}{
+		{repo("config.json", "model.safetensors", "pytorch_model.bin", "vocab.txt"), nil, "config.json model.safetensors vocab.txt"},
+		{repo("config.json", "pytorch_model.bin", "vocab.txt", "tokenizer_config.json", "block_records.npy"), []string{"block_records.npy"},
+			"config.json pytorch_model.bin vocab.txt tokenizer_config.json block_records.npy"},
+		{repo("config.json", "pytorch_model.bin", "block_records.npy"), nil, "config.json pytorch_model.bin"},
+		{repo("config.json", "vocab.txt"), nil, "error: neither model.safetensors nor pytorch_model.bin"},
+		{repo("model.safetensors"), nil, "error: no config.json"},
+	} {
+		files, err := hubDownloads(tc.has, tc.extra)
+		got := strings.Join(files, " ")
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("hubDownloads = %q, want %q", got, tc.want)
 		}
 	}
 }
