@@ -419,11 +419,7 @@ func runEval(ctx context.Context, args []string) error {
 		if *qaPath == "" {
 			return fmt.Errorf("-model needs -qa FILE, the questions to evaluate on")
 		}
-		dir, err := resolveModel(ctx, *modelDir)
-		if err != nil {
-			return err
-		}
-		return evalOpenQA(ctx, dir, cmp.Or(*records, filepath.Join(dir, hfrealm.BlockRecordsFile)), *qaPath, os.Stdout)
+		return evalOpenQA(ctx, *modelDir, *records, *qaPath, os.Stdout)
 	}
 	r, err := f.open()
 	if err != nil {
@@ -457,11 +453,7 @@ func runAsk(ctx context.Context, args []string) error {
 		return fmt.Errorf("no question given (see -h)")
 	}
 	if *modelDir != "" {
-		dir, err := resolveModel(ctx, *modelDir)
-		if err != nil {
-			return err
-		}
-		return askOpenQA(ctx, dir, cmp.Or(*records, filepath.Join(dir, hfrealm.BlockRecordsFile)), fs.Args())
+		return askOpenQA(ctx, *modelDir, *records, fs.Args())
 	}
 	if f.retriever == "all" {
 		return fmt.Errorf("-retriever all: ask uses one retriever")
@@ -484,9 +476,24 @@ func runAsk(ctx context.Context, args []string) error {
 	return nil
 }
 
+// openHFQA opens -model, a Hugging Face RealmForOpenQA directory or hub id (resolveModel), with
+// the block records of records (default: block_records.npy in the model's directory).
+func openHFQA(ctx context.Context, modelDir, records string) (*realm.QA, string, error) {
+	dir, err := resolveModel(ctx, modelDir)
+	if err != nil {
+		return nil, "", err
+	}
+	be, err := backend.New()
+	if err != nil {
+		return nil, "", err
+	}
+	q, err := hfrealm.OpenQA(be, dir, cmp.Or(records, filepath.Join(dir, hfrealm.BlockRecordsFile)), 0)
+	return q, dir, err
+}
+
 // evalOpenQA evaluates a Hugging Face RealmForOpenQA model on the questions of qaPath: exact
 // match (the official normalisation) and recall@k of its retriever.
-func evalOpenQA(ctx context.Context, dir, records, qaPath string, out io.Writer) error {
+func evalOpenQA(ctx context.Context, modelDir, records, qaPath string, out io.Writer) error {
 	exs := dataqa.OpenJSONL(qaPath, corpus.ReadOptions{})
 	if strings.HasSuffix(qaPath, ".parquet") {
 		exs = dataqa.OpenParquet(qaPath, corpus.ReadOptions{})
@@ -498,11 +505,7 @@ func evalOpenQA(ctx context.Context, dir, records, qaPath string, out io.Writer)
 		}
 		questions = append(questions, ex)
 	}
-	be, err := backend.New()
-	if err != nil {
-		return err
-	}
-	q, err := hfrealm.OpenQA(be, dir, records, 0)
+	q, dir, err := openHFQA(ctx, modelDir, records)
 	if err != nil {
 		return err
 	}
@@ -515,12 +518,8 @@ func evalOpenQA(ctx context.Context, dir, records, qaPath string, out io.Writer)
 }
 
 // askOpenQA answers questions with a Hugging Face RealmForOpenQA model and its block records.
-func askOpenQA(ctx context.Context, dir, records string, questions []string) error {
-	be, err := backend.New()
-	if err != nil {
-		return err
-	}
-	q, err := hfrealm.OpenQA(be, dir, records, 0)
+func askOpenQA(ctx context.Context, modelDir, records string, questions []string) error {
+	q, _, err := openHFQA(ctx, modelDir, records)
 	if err != nil {
 		return err
 	}
