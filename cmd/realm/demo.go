@@ -66,8 +66,8 @@ func runDemo(ctx context.Context, args []string) error {
 	if qa.steps < 0 || qa.batch <= 0 || qa.readerBeam <= 0 || !(qa.lr > 0) || qa.testCountries < 0 || qa.trainCountries < 0 || qa.warmup < 0 || qa.readerLen < 0 || !(qa.retrieverLRScale >= 0) {
 		return fmt.Errorf("-qa-steps, -qa-warmup, -qa-retriever-lr-scale, -reader-len, -test-countries and -train-countries must be ≥ 0, -qa-batch, -qa-lr and -reader-beam > 0")
 	}
-	if qa.spans != realm.SpansWordpiece && qa.spans != realm.SpansWholeWord {
-		return fmt.Errorf("-reader-spans %q is not %q or %q", qa.spans, realm.SpansWordpiece, realm.SpansWholeWord)
+	if err := validReaderSpans(qa.spans); err != nil {
+		return err
 	}
 	if qa.steps > 0 && qa.warmup > qa.steps {
 		return fmt.Errorf("-qa-warmup %d exceeds -qa-steps %d", qa.warmup, qa.steps)

@@ -144,6 +144,14 @@ func (f *qaFlags) readerConfig() realm.ReaderConfig {
 	return rc
 }
 
+// validReaderSpans checks a -reader-spans flag (demo, finetune).
+func validReaderSpans(spans string) error {
+	if spans != realm.SpansWordpiece && spans != realm.SpansWholeWord {
+		return fmt.Errorf("-reader-spans %q is not %q or %q", spans, realm.SpansWordpiece, realm.SpansWholeWord)
+	}
+	return nil
+}
+
 // readerFile records, in a fine-tuned QA directory, the reader configuration it was trained
 // with (its candidate spans above all), for eval and ask.
 const readerFile = "reader.json"
@@ -386,8 +394,8 @@ func runFinetune(ctx context.Context, args []string) error {
 	if f.steps <= 0 || f.batch <= 0 || f.lr <= 0 || f.readerBeam <= 0 || f.beam <= 0 {
 		return fmt.Errorf("-steps, -batch, -lr, -reader-beam and -retriever-beam must be > 0")
 	}
-	if f.spans != realm.SpansWordpiece && f.spans != realm.SpansWholeWord {
-		return fmt.Errorf("-reader-spans %q is not %q or %q", f.spans, realm.SpansWordpiece, realm.SpansWholeWord)
+	if err := validReaderSpans(f.spans); err != nil {
+		return err
 	}
 	r, err := f.open()
 	if err != nil {
