@@ -50,6 +50,44 @@ func NewExact(vectors []float32, ids []int64, dim int) (*Exact, error) {
 	return e, nil
 }
 
+// ExactCap is the capacity a slice of n vectors of dim needs for NewExactInPlace to lay them
+// out without allocating: n rounded up to whole groups of panels, times dim.
+func ExactCap(n, dim int) int {
+	rows := panelWidth * panelGroup
+	return (n + rows - 1) / rows * rows * dim
+}
+
+// NewExactInPlace is NewExact that takes vectors over instead of copying them: it rearranges
+// them in place into its panels, one panel (16 rows) at a time through a small buffer, so an
+// index of n×dim costs n×dim floats, not twice as many (the 13.35M × 128 index of a released
+// REALM model is 6.8 GB). vectors must have length n×dim; with a capacity below
+// ExactCap(n, dim) it is copied once to grow. The caller must not use vectors afterwards.
+func NewExactInPlace(vectors []float32, ids []int64, dim int) (*Exact, error) {
+	n, ids, err := checkVectors(vectors, ids, dim)
+	if err != nil {
+		return nil, err
+	}
+	size := ExactCap(n, dim)
+	if cap(vectors) < size {
+		vectors = append(vectors[:n*dim:n*dim], make([]float32, size-n*dim)...)
+	}
+	panels := vectors[:size]
+	e := &Exact{dim: dim, n: n, ids: ids, workers: runtime.GOMAXPROCS(0), panels: panels, nPanels: size / (dim * panelWidth)}
+	tmp := make([]float32, panelWidth*dim)
+	for p := range e.nPanels {
+		base := p * dim * panelWidth // rows p·16 … p·16+15, row-major, start here too.
+		rows := min(panelWidth, max(0, n-p*panelWidth))
+		copy(tmp, panels[base:base+rows*dim])
+		clear(tmp[rows*dim:])
+		for j := range panelWidth {
+			for k := range dim {
+				panels[base+k*panelWidth+j] = tmp[j*dim+k]
+			}
+		}
+	}
+	return e, nil
+}
+
 // Len returns the number of documents.
 func (e *Exact) Len() int { return e.n }
 

@@ -176,3 +176,37 @@ func BenchmarkExactBatch256(b *testing.B) {
 		})
 	}
 }
+
+// TestExactInPlace builds the same index as NewExact from vectors it takes over: in the slice
+// given when its capacity is ExactCap, through one copy otherwise.
+func TestExactInPlace(t *testing.T) {
+	for _, tc := range []struct{ n, d int }{{1, 8}, {17, 3}, {64, 16}, {1000, 128}, {2049, 33}} {
+		for _, roomy := range []bool{true, false} {
+			docs, qs := Clustered(uint64(tc.n), tc.n, 5, tc.d, 10)
+			want, err := NewExact(docs, nil, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := docs
+			if roomy {
+				in = make([]float32, len(docs), ExactCap(tc.n, tc.d))
+				copy(in, docs)
+			}
+			got, err := NewExactInPlace(in, nil, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if roomy && &got.panels[0] != &in[0] {
+				t.Errorf("n=%d d=%d: the index did not reuse a slice of capacity ExactCap", tc.n, tc.d)
+			}
+			if fmt.Sprint(got.panels) != fmt.Sprint(want.panels) || got.nPanels != want.nPanels {
+				t.Fatalf("n=%d d=%d roomy=%v: panels differ from NewExact's", tc.n, tc.d, roomy)
+			}
+			a, _ := want.Search(qs, 7)
+			b, _ := got.Search(qs, 7)
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("n=%d d=%d: search %v, NewExact's %v", tc.n, tc.d, b, a)
+			}
+		}
+	}
+}

@@ -12,13 +12,32 @@ import (
 
 // Corpus is the knowledge corpus Z as the trainers use it: every block in memory, indexed by
 // its id, with its title already tokenised. (The embedded Factbook packs into ~10k blocks of
-// 128 wordpieces, a few MB; larger corpora stream from a blocks.ParquetStore.)
+// 128 wordpieces, a few MB; larger corpora stream from a blocks.ParquetStore.) A corpus made by
+// NewSourceCorpus holds no block: it reads each from its BlockSource when it is asked for (the
+// 13M blocks of a released REALM index), and serves retrieval and reading, not training.
 type Corpus struct {
 	// Tok is the tokenizer the blocks were made with.
 	Tok *tokenize.Tokenizer
-	// Blocks holds block i at index i (block ids are positions in the corpus's block sequence).
+	// Blocks holds block i at index i (block ids are positions in the corpus's block sequence);
+	// nil for a corpus over a BlockSource.
 	Blocks []blocks.Block
 	titles [][]int32
+	src    BlockSource
+}
+
+// BlockSource gives the blocks of a corpus that is read, not held: Block(id) returns the block
+// at position id ∈ [0, Len()), its TokenIDs filled in.
+type BlockSource interface {
+	Len() int
+	Block(id int64) (blocks.Block, error)
+}
+
+// NewSourceCorpus is a corpus whose blocks src reads on demand (tokenised with tok).
+func NewSourceCorpus(tok *tokenize.Tokenizer, src BlockSource) (*Corpus, error) {
+	if src.Len() == 0 {
+		return nil, fmt.Errorf("realm: the corpus has no block")
+	}
+	return &Corpus{Tok: tok, src: src}, nil
 }
 
 // NewCorpus collects blocks whose ids must be 0, 1, 2, … in order.
@@ -57,11 +76,42 @@ func BuildCorpus(tok *tokenize.Tokenizer, docs iter.Seq2[corpus.Document, error]
 }
 
 // Len is the number of blocks.
-func (c *Corpus) Len() int { return len(c.Blocks) }
+func (c *Corpus) Len() int {
+	if c.src != nil {
+		return c.src.Len()
+	}
+	return len(c.Blocks)
+}
+
+// Block returns block id.
+func (c *Corpus) Block(id int64) (blocks.Block, error) {
+	if id < 0 || id >= int64(c.Len()) {
+		return blocks.Block{}, fmt.Errorf("realm: block %d out of the corpus's [0, %d)", id, c.Len())
+	}
+	if c.src == nil {
+		return c.Blocks[id], nil
+	}
+	b, err := c.src.Block(id)
+	if err != nil {
+		return blocks.Block{}, fmt.Errorf("realm: reading block %d: %w", id, err)
+	}
+	return b, nil
+}
 
 // Doc returns block id as the featuriser's Doc.
-func (c *Corpus) Doc(id int64) Doc {
-	return Doc{ID: id, Title: c.titles[id], Body: c.Blocks[id].TokenIDs}
+func (c *Corpus) Doc(id int64) (Doc, error) {
+	if c.src == nil {
+		return Doc{ID: id, Title: c.titles[id], Body: c.Blocks[id].TokenIDs}, nil
+	}
+	b, err := c.Block(id)
+	if err != nil {
+		return Doc{}, err
+	}
+	var title []int32
+	for _, p := range c.Tok.Tokenize(b.Title) {
+		title = append(title, p.ID)
+	}
+	return Doc{ID: id, Title: title, Body: b.TokenIDs}, nil
 }
 
 // sortedKeys returns m's keys in order.

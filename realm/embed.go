@@ -147,7 +147,10 @@ func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus) ([]float32, []in
 		for i := range r.batch {
 			doc := Doc{}
 			if start+i < end {
-				doc = c.Doc(int64(start + i))
+				var err error
+				if doc, err = c.Doc(int64(start + i)); err != nil {
+					return nil, nil, err
+				}
 			}
 			w := seqWriter{ids: bIDs[i*D : (i+1)*D], types: bTypes[i*D : (i+1)*D], mask: bMask[i*D : (i+1)*D]}
 			w.doc(sp, doc, D)

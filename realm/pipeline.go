@@ -41,6 +41,11 @@ type PipelineConfig struct {
 	// initialises the encoder and the retriever towers; "" trains from scratch, starting with
 	// the MLM phase.
 	BERTDir string
+	// Pretrained, when not nil, starts from a REALM pre-trained already (Google's released
+	// checkpoints, read by hfrealm.LoadPretrained): its retriever and knowledge-augmented
+	// encoder, its tokenizer and shapes (Model gives the rest). MLM, the retriever's
+	// initialisation from the encoder and ICT are skipped; BERTDir must be empty.
+	Pretrained *Pretrained
 	// MLM, ICT and REALM configure the three phases (MLM is skipped when BERTDir is set; ICT
 	// when its Steps is 0).
 	MLM, ICT RunConfig
@@ -54,6 +59,20 @@ type PipelineConfig struct {
 	Seed int64
 	// Log receives one line per milestone (nil: silent).
 	Log io.Writer
+}
+
+// Pretrained is a pre-trained REALM to continue from (PipelineConfig.Pretrained, or open-QA
+// fine-tuning).
+type Pretrained struct {
+	// Store holds the retriever (EmbedderScope) and the knowledge-augmented encoder
+	// (EncoderScope) or the reader (ReaderScope).
+	Store *model.Store
+	// Config has the shapes of the towers, d, k and the retriever's pooling.
+	Config Config
+	// TokenizerDir is the directory of the tokenizer (vocab.txt or tokenizer.json).
+	TokenizerDir string
+	// HasEncoder and HasReader report which of the encoder and the reader Store holds.
+	HasEncoder, HasReader bool
 }
 
 // PipelineResult is everything a caller (CLI, notebook) may want to look at after a run.
@@ -94,7 +113,24 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 	res.Store.SetParam(initializer.ParamInitialSeed, pc.Seed)
 
 	tok, err := tokenize.Default()
-	if pc.BERTDir != "" {
+	if pt := pc.Pretrained; pt != nil {
+		if pc.BERTDir != "" {
+			return nil, fmt.Errorf("realm: a pipeline starts from BERTDir %s or from a pre-trained REALM, not both", pc.BERTDir)
+		}
+		if !pt.HasEncoder {
+			return nil, fmt.Errorf("realm: the pre-trained REALM has no knowledge-augmented encoder to pre-train")
+		}
+		if tok, err = tokenize.FromDir(pt.TokenizerDir); err != nil {
+			return nil, fmt.Errorf("realm: tokenizer of %s: %w", pt.TokenizerDir, err)
+		}
+		res.Store = pt.Store
+		res.Store.SetParam(initializer.ParamInitialSeed, pc.Seed)
+		m := pt.Config
+		res.Config.Encoder, res.Config.Retriever, res.Config.ProjectionDim = m.Encoder, m.Retriever, m.ProjectionDim
+		res.Config.RetrieverPooling, res.Config.SeparateTowers = m.RetrieverPooling, m.SeparateTowers
+		res.Config.Encoder.HiddenDropoutProb, res.Config.Retriever.HiddenDropoutProb = pc.Model.Encoder.HiddenDropoutProb, pc.Model.Retriever.HiddenDropoutProb
+		logf("loaded a pre-trained REALM: L=%d H=%d A=%d, d=%d (tokenizer %s)", m.Encoder.NumHiddenLayers, m.Encoder.HiddenSize, m.Encoder.NumAttentionHeads, m.ProjectionDim, pt.TokenizerDir)
+	} else if pc.BERTDir != "" {
 		if tok, err = tokenize.FromDir(pc.BERTDir); err != nil {
 			return nil, fmt.Errorf("realm: tokenizer of %s: %w", pc.BERTDir, err)
 		}
@@ -133,7 +169,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 			return nil, fmt.Errorf("realm: %w", err)
 		}
 	}
-	if pc.BERTDir == "" {
+	if pc.BERTDir == "" && pc.Pretrained == nil {
 		run := pc.MLM
 		run.Dir = phaseDir("mlm")
 		logf("phase 1/3: masked-LM pre-training of the encoder from scratch, %d steps", run.Steps)
@@ -141,15 +177,19 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 			return nil, err
 		}
 	}
-	if err := InitRetrieverFromEncoder(res.Store, res.Config); err != nil {
-		return nil, err
+	if pc.Pretrained == nil {
+		if err := InitRetrieverFromEncoder(res.Store, res.Config); err != nil {
+			return nil, err
+		}
 	}
 	g, err := spans.BuildGazetteer(docs(), spans.GazetteerOptions{})
 	if err != nil {
 		return nil, err
 	}
 	tagger := spans.RuleTagger{Gazetteer: g, Kinds: pc.SalientKinds}
-	if pc.ICT.Steps > 0 {
+	if pc.ICT.Steps > 0 && pc.Pretrained != nil {
+		logf("phase 2/3: no ICT warm start: the retriever is pre-trained")
+	} else if pc.ICT.Steps > 0 {
 		opts := pc.ICTOptions
 		if opts.MaskQueries > 0 && opts.QueryTagger == nil {
 			opts.QueryTagger = tagger

@@ -406,7 +406,11 @@ func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *R
 			if r.ID == exs[i].BlockID || len(out[i]) == k {
 				continue
 			}
-			out[i] = append(out[i], p.Corpus.Doc(r.ID))
+			doc, err := p.Corpus.Doc(r.ID)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = append(out[i], doc)
 		}
 		if len(out[i]) < k {
 			return nil, fmt.Errorf("realm: the index returned %d documents besides the source, want %d", len(out[i]), k)

@@ -61,8 +61,7 @@ type DenseRetriever struct {
 	Label string
 	cfg   Config
 	c     *Corpus
-	vecs  []float32 // [N, d] by block id.
-	index mips.Index
+	index *mips.Exact // row i is block i.
 	mu    sync.Mutex
 	emb   *Retriever
 	batch int
@@ -86,7 +85,7 @@ func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *mode
 }
 
 // NewDenseRetrieverFromVectors uses given document embeddings vecs ([N, d] row-major, row i for
-// block i of c, e.g. a saved index or a converted block_emb) with store's query tower.
+// block i of c, e.g. a saved index) with store's query tower. vecs is copied.
 func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, vecs []float32, label string) (*DenseRetriever, error) {
 	if len(vecs) != c.Len()*cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: %d embedding values for %d blocks of dimension %d", len(vecs), c.Len(), cfg.ProjectionDim)
@@ -98,16 +97,29 @@ func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, c
 	return newDenseRetriever(r, cfg, c, vecs, label)
 }
 
-func newDenseRetriever(r *Retriever, cfg Config, c *Corpus, vecs []float32, label string) (*DenseRetriever, error) {
-	ids := make([]int64, c.Len())
-	for i := range ids {
-		ids[i] = int64(i)
+// NewDenseRetrieverFromIndex uses the exact index idx, whose row i (id i) is the embedding of
+// block i of c, with store's query tower. With mips.NewExactInPlace the index is the only copy
+// of the embeddings (the 6.8 GB block_emb of a released REALM model).
+func NewDenseRetrieverFromIndex(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, idx *mips.Exact, label string) (*DenseRetriever, error) {
+	if idx.Len() != c.Len() || idx.Dim() != cfg.ProjectionDim {
+		return nil, fmt.Errorf("realm qa: an index of %d×%d for %d blocks of dimension %d", idx.Len(), idx.Dim(), c.Len(), cfg.ProjectionDim)
 	}
-	idx, err := mips.NewExact(vecs, ids, cfg.ProjectionDim)
+	r, err := NewRetriever(backend, cfg, store, 64)
+	if err != nil {
+		return nil, err
+	}
+	return &DenseRetriever{Label: label, cfg: cfg, c: c, index: idx, emb: r, batch: qaQueryBatch}, nil
+}
+
+func newDenseRetriever(r *Retriever, cfg Config, c *Corpus, vecs []float32, label string) (*DenseRetriever, error) {
+	if len(vecs) != c.Len()*cfg.ProjectionDim {
+		return nil, fmt.Errorf("realm qa: %d embedding values for %d blocks of dimension %d", len(vecs), c.Len(), cfg.ProjectionDim)
+	}
+	idx, err := mips.NewExact(vecs, nil, cfg.ProjectionDim)
 	if err != nil {
 		return nil, fmt.Errorf("realm qa: indexing %s: %w", label, err)
 	}
-	return &DenseRetriever{Label: label, cfg: cfg, c: c, vecs: vecs, index: idx, emb: r, batch: qaQueryBatch}, nil
+	return &DenseRetriever{Label: label, cfg: cfg, c: c, index: idx, emb: r, batch: qaQueryBatch}, nil
 }
 
 // Name implements QARetriever.
@@ -165,13 +177,17 @@ func (d *DenseRetriever) useVectors(vecs []float32) error {
 		return err
 	}
 	d.mu.Lock()
-	d.vecs, d.index = nd.vecs, nd.index
+	d.index = nd.index
 	d.mu.Unlock()
 	return nil
 }
 
-// Vectors returns the fixed document embeddings, [N, d] row-major by block id.
-func (d *DenseRetriever) Vectors() []float32 { return d.vecs }
+// Vectors returns the fixed document embeddings, [N, d] row-major by block id (a copy).
+func (d *DenseRetriever) Vectors() []float32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.index.Vectors()
+}
 
 // EmbedQuestions embeds questions with the store's query tower (as [CLS] question [SEP]) →
 // [len(questions)·d] row-major.
@@ -266,8 +282,12 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 		return nil, fmt.Errorf("realm qa: the dense retriever %q uses another store than the reader", d.Label)
 	}
 	q := &QA{Cfg: cfg, Reader: rc, Corpus: c, Store: store, Backend: backend, Retriever: r, texts: newBlockTexts(c), sp: special(c.Tok)}
-	for _, b := range c.Blocks {
-		q.maxBody = max(q.maxBody, len(b.TokenIDs))
+	q.maxBody = rc.Len(cfg) - 4 // a corpus over a BlockSource is not scanned.
+	if c.Blocks != nil {
+		q.maxBody = 0
+		for _, b := range c.Blocks {
+			q.maxBody = max(q.maxBody, len(b.TokenIDs))
+		}
 	}
 	q.maxBody = max(1, min(q.maxBody, rc.Len(cfg)-4))
 	q.ns = MaxSpans(q.maxBody, rc.MaxSpanWidth)
@@ -282,7 +302,7 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 }
 
 // Text returns the reader's view of block id (wordpieces with offsets, words).
-func (q *QA) Text(id int64) *BlockText { return q.texts.get(id) }
+func (q *QA) Text(id int64) (*BlockText, error) { return q.texts.get(id) }
 
 // SpanSlots is the number of candidate-span slots per block of the reader's fixed shapes.
 func (q *QA) SpanSlots() int { return q.ns }
@@ -391,7 +411,11 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 					rb.clear(b, k, q.sp)
 					continue
 				}
-				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, nil, nil); err != nil {
+				bt, err := q.texts.get(rs[k].ID)
+				if err != nil {
+					return nil, err
+				}
+				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, nil, nil); err != nil {
 					return nil, err
 				}
 				rb.Prior[b*K+k] = q.priorLogit(rs[k])
@@ -410,7 +434,9 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 		logits := tensors.MustCopyFlatData[float32](o[0])
 		o[0].MustFinalizeAll()
 		for b := range end - start {
-			out[start+b] = q.decode(questions[start+b], results[start+b], rb, b, logits)
+			if out[start+b], err = q.decode(questions[start+b], results[start+b], rb, b, logits); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
@@ -418,7 +444,7 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 
 // decode picks the best span of question b of a reader batch: the argmax of f(x,z) + g(s) over
 // every candidate span of every block (ORQA's prediction), with its softmax probability.
-func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, logits []float32) Answer {
+func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, logits []float32) (Answer, error) {
 	K, NS := rb.K, rb.NS
 	a := Answer{Question: question, BlockID: -1}
 	best, bk, bs := math.Inf(-1), -1, -1
@@ -440,7 +466,11 @@ func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, l
 		}
 		i := b*K + bk
 		bt, sp := rb.texts[i], rb.spans[i][bs]
-		a.BlockID, a.Title, a.Block = rb.blocks[i], q.Corpus.Blocks[rb.blocks[i]].Title, bt.Body
+		blk, err := q.Corpus.Block(rb.blocks[i])
+		if err != nil {
+			return Answer{}, err
+		}
+		a.BlockID, a.Title, a.Block = rb.blocks[i], blk.Title, bt.Body
 		si, sj := bt.TrimSpan(sp[0], sp[1]) // the same answer under exact match, without ": … (".
 		a.Start, a.End = bt.Pieces[si].Start, bt.Pieces[sj].End
 		a.Text = bt.Body[a.Start:a.End]
@@ -457,10 +487,14 @@ func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, l
 		z += math.Exp(float64(q.priorLogit(r)) - m)
 	}
 	for _, r := range rs[:n] {
-		a.Blocks = append(a.Blocks, RetrievedBlock{ID: r.ID, Title: q.Corpus.Blocks[r.ID].Title, Score: float64(r.Score),
+		blk, err := q.Corpus.Block(r.ID)
+		if err != nil {
+			return Answer{}, err
+		}
+		a.Blocks = append(a.Blocks, RetrievedBlock{ID: r.ID, Title: blk.Title, Score: float64(r.Score),
 			Prob: math.Exp(float64(q.priorLogit(r))-m) / z})
 	}
-	return a
+	return a, nil
 }
 
 // Retriever kinds of BuildQA.

@@ -115,7 +115,11 @@ func (q *QA) Evaluate(ctx context.Context, exs []qa.Example, opts QAEvalOptions)
 			norm := prepareAnswers(ex.Answers)
 			first := -1
 			for r, hit := range res[i] {
-				if len(q.texts.get(hit.ID).matchSpans(norm, 0, 0, true)) > 0 {
+				bt, err := q.texts.get(hit.ID)
+				if err != nil {
+					return nil, err
+				}
+				if len(bt.matchSpans(norm, 0, 0, true)) > 0 {
 					first = r
 					break
 				}

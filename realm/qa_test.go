@@ -239,7 +239,11 @@ func TestQAEndToEnd(t *testing.T) {
 	}
 	hit := false
 	for _, r := range res[0] {
-		hit = hit || q.Text(r.ID).ContainsAnswer(exs[0].Answers)
+		bt, err := q.Text(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hit = hit || bt.ContainsAnswer(exs[0].Answers)
 	}
 	if p := ev.Predictions[0]; (p.FirstHit >= 0 && p.FirstHit < 5) != hit {
 		t.Errorf("first hit %d, brute-force top-5 hit %v", p.FirstHit, hit)
@@ -446,7 +450,10 @@ func TestReaderSeqLen(t *testing.T) {
 	for i, a := range answers {
 		qaCheckAnswer(t, q, a)
 		body := rc.SeqLen - 3 - len(questionPieces(c.Tok, questions[i], cfg.QueryLen)) // body pieces that fit
-		bt := q.Text(a.BlockID)
+		bt, err := q.Text(a.BlockID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(bt.Pieces) <= body {
 			continue
 		}

@@ -139,8 +139,12 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 					return nil, fmt.Errorf("realm qa: %s returned %d blocks, want %d", q.Retriever.Name(), len(res[b]), Kw)
 				}
 				for k, r := range res[b][:Kw] {
-					copy(vecs[(b*Kw+k)*d:(b*Kw+k+1)*d], dense.vecs[r.ID*int64(d):(r.ID+1)*int64(d)])
-					pos[b*Kw+k] = len(q.texts.get(r.ID).matchSpans(answers, 0, 0, true)) > 0
+					dense.index.Vector(int(r.ID), vecs[(b*Kw+k)*d:(b*Kw+k)*d])
+					bt, err := q.texts.get(r.ID)
+					if err != nil {
+						return nil, err
+					}
+					pos[b*Kw+k] = len(bt.matchSpans(answers, 0, 0, true)) > 0
 				}
 			}
 			cov.add(step+1, batchGold)
@@ -221,7 +225,11 @@ func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, ans
 			rb.clear(b, k, q.sp)
 			continue
 		}
-		g, err := rb.set(b, k, q.sp, x, rs[k].ID, q.texts.get(rs[k].ID), q.Reader.MaxSpanWidth, q.maxBody, answers, pieces)
+		bt, err := q.texts.get(rs[k].ID)
+		if err != nil {
+			return false, err
+		}
+		g, err := rb.set(b, k, q.sp, x, rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, answers, pieces)
 		if err != nil {
 			return false, err
 		}

@@ -279,18 +279,22 @@ type blockTexts struct {
 
 func newBlockTexts(c *Corpus) *blockTexts { return &blockTexts{c: c, m: map[int64]*BlockText{}} }
 
-func (t *blockTexts) get(id int64) *BlockText {
+func (t *blockTexts) get(id int64) (*BlockText, error) {
 	t.mu.Lock()
 	bt, ok := t.m[id]
 	t.mu.Unlock()
 	if ok {
-		return bt
+		return bt, nil
 	}
-	bt = NewBlockText(t.c.Tok, t.c.Blocks[id].Body)
+	b, err := t.c.Block(id)
+	if err != nil {
+		return nil, err
+	}
+	bt = NewBlockText(t.c.Tok, b.Body)
 	t.mu.Lock()
 	t.m[id] = bt
 	t.mu.Unlock()
-	return bt
+	return bt, nil
 }
 
 // readerBatch is the host side of a reader batch: B questions × K blocks, each joined as

@@ -24,7 +24,8 @@ import (
 
 // pipelineFlags are the flags shared by demo and pretrain.
 type pipelineFlags struct {
-	dir, bertDir, corpusPath, pooling              string
+	dir, bertDir, corpusPath, pooling, realmDirs   string
+	pretrained                                     *realm.Pretrained // -realm's checkpoints, loaded by resolveBERT.
 	mlmSteps, ictSteps, realmSteps, refresh, batch int
 	ictBatch, mlmBatch, queryLen, docLen, topK     int
 	mlmLR, ictLR, realmLR, heldOut, ictMask        float64
@@ -40,6 +41,8 @@ type pipelineFlags struct {
 func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.StringVar(&f.dir, "dir", d.dir, "run directory: checkpoints of each phase (an interrupted run resumes from it)")
 	fs.StringVar(&f.bertDir, "bert", "", "Hugging Face BERT to start from: a directory (config.json, model.safetensors, tokenizer) or a hub model id, downloaded to the Hugging Face cache; empty: train from scratch")
+	fs.StringVar(&f.realmDirs, "realm", "", "released REALM checkpoints to continue from, comma-separated Hugging Face REALM directories or hub ids: a retriever and a\n"+
+		"knowledge-augmented encoder, e.g. google/realm-cc-news-pretrained-embedder,google/realm-cc-news-pretrained-encoder (skips MLM and ICT; not with -bert)")
 	fs.StringVar(&f.corpusPath, "corpus", "", "knowledge corpus as JSONL {id,title,text} (.jsonl or .jsonl.gz); empty: the embedded Factbook")
 	fs.IntVar(&f.maxDocs, "docs", d.maxDocs, "use only the first N documents of the corpus (the Factbook has 10 per country); 0: all")
 	fs.IntVar(&f.mlmSteps, "mlm-steps", d.mlmSteps, "masked-LM steps of the from-scratch encoder (ignored with -bert)")
@@ -94,6 +97,9 @@ func (f *pipelineFlags) validate() error {
 			return fmt.Errorf("-corpus: %w", err)
 		}
 	}
+	if f.bertDir != "" && f.realmDirs != "" {
+		return fmt.Errorf("-bert and -realm: start from a BERT or from a pre-trained REALM, not both")
+	}
 	if f.bertDir != "" && !bert.IsHubID(f.bertDir) {
 		if _, err := os.Stat(filepath.Join(f.bertDir, "config.json")); err != nil {
 			return fmt.Errorf("-bert %s: not a Hugging Face BERT directory: %w", f.bertDir, err)
@@ -102,8 +108,16 @@ func (f *pipelineFlags) validate() error {
 	return nil
 }
 
-// resolveBERT turns a -bert hub id into the local directory it is downloaded to (bert.Resolve).
+// resolveBERT turns a -bert hub id into the local directory it is downloaded to (bert.Resolve),
+// and loads -realm's checkpoints.
 func (f *pipelineFlags) resolveBERT(ctx context.Context) error {
+	if f.realmDirs != "" {
+		dirs, p, err := loadREALM(ctx, f.realmDirs)
+		if err != nil {
+			return err
+		}
+		f.pretrained, f.realmDirs = p, strings.Join(dirs, ",")
+	}
 	if f.bertDir == "" {
 		return nil
 	}
@@ -125,7 +139,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
 		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
-	pc.SalientKinds, pc.Titles = f.salient, f.titles
+	pc.SalientKinds, pc.Titles, pc.Pretrained = f.salient, f.titles, f.pretrained
 	pc.REALM.MicroBatches = f.microBatches
 	pc.ICTOptions.HardNegatives = f.ictHard
 	pc.ICTOptions.MaskQueries = f.ictMask
@@ -239,7 +253,11 @@ func subset[T any](xs []T, named []bool, want bool) []T {
 
 // runInfo is what run.json records of a run with model configuration cfg.
 func (f *pipelineFlags) runInfo(cfg realm.Config) runInfo {
-	return runInfo{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
+	ri := runInfo{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
+	if f.pretrained != nil {
+		ri.REALMDirs, ri.TokenizerDir = strings.Split(f.realmDirs, ","), f.pretrained.TokenizerDir
+	}
+	return ri
 }
 
 // pretrainAndEvaluate runs the pipeline of f, evaluates it on held-out sentences, prints the
@@ -260,7 +278,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		}
 	}
 	res, err := realm.RunPipeline(ctx, be, pc)
-	if err == nil && f.dir != "" && f.bertDir != "" {
+	if err == nil && f.dir != "" && (f.bertDir != "" || f.pretrained != nil) {
 		err = writeRunInfo(f.dir, f.runInfo(res.Config))
 	}
 	if err != nil {

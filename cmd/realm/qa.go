@@ -33,7 +33,11 @@ type runInfo struct {
 	Titles     []string     `json:"titles,omitempty"`
 	CorpusPath string       `json:"corpus_path,omitempty"`
 	BERTDir    string       `json:"bert_dir,omitempty"`
-	Seed       uint64       `json:"seed"`
+	// REALMDirs are the released REALM checkpoints the run continued from (-realm), and
+	// TokenizerDir the directory of their tokenizer.
+	REALMDirs    []string `json:"realm_dirs,omitempty"`
+	TokenizerDir string   `json:"tokenizer_dir,omitempty"`
+	Seed         uint64   `json:"seed"`
 }
 
 const runInfoFile = "run.json"
@@ -57,8 +61,8 @@ func openRun(dir string) (runInfo, *realm.Corpus, error) {
 		return ri, nil, fmt.Errorf("%s: %w", filepath.Join(dir, runInfoFile), err)
 	}
 	tok, err := tokenize.Default()
-	if ri.BERTDir != "" {
-		tok, err = tokenize.FromDir(ri.BERTDir)
+	if d := cmp.Or(ri.TokenizerDir, ri.BERTDir); d != "" {
+		tok, err = tokenize.FromDir(d)
 	}
 	if err != nil {
 		return ri, nil, err
@@ -388,8 +392,23 @@ func runFinetune(ctx context.Context, args []string) error {
 		"evaluates exact match and retrieval recall on -split and prints the comparison.")
 	var f qaFlags
 	f.register(fs, true)
+	realmDirs := fs.String("realm", "", "start from released REALM checkpoints instead of a pre-training run: comma-separated Hugging Face REALM\n"+
+		"directories or hub ids, a retriever and an encoder or reader (google/realm-cc-news-pretrained-embedder,google/realm-cc-news-pretrained-encoder);\n"+
+		"-dir (new) then holds them as a run of no pre-training step over the Factbook's first -docs documents or -corpus")
+	maxDocs := fs.Int("docs", 300, "with -realm: the first N documents of the corpus (0: all)")
+	corpusPath := fs.String("corpus", "", "with -realm: the knowledge corpus as JSONL {id,title,text}; empty: the embedded Factbook")
+	queryLen := fs.Int("query-len", 64, "with -realm: wordpieces of [CLS] question [SEP]")
+	docLen := fs.Int("doc-len", 288, "with -realm: wordpieces of a block, [CLS] title [SEP] body [SEP]")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *realmDirs != "" {
+		if f.retriever != realm.RetrieverREALM && f.retriever != realm.RetrieverBM25 {
+			return fmt.Errorf("-realm: -retriever %s: a released REALM has no ICT-only retriever; use realm or bm25", f.retriever)
+		}
+		if err := startFromREALM(ctx, f.dir, *realmDirs, *corpusPath, *maxDocs, *queryLen, *docLen, f.seed); err != nil {
+			return err
+		}
 	}
 	if f.steps <= 0 || f.batch <= 0 || f.lr <= 0 || f.readerBeam <= 0 || f.beam <= 0 {
 		return fmt.Errorf("-steps, -batch, -lr, -reader-beam and -retriever-beam must be > 0")
@@ -409,6 +428,32 @@ func runFinetune(ctx context.Context, args []string) error {
 	}
 	printBaselines(os.Stdout, f.split, evs)
 	return nil
+}
+
+// startFromREALM makes dir a run that starts from the released REALM checkpoints dirs (a
+// comma-separated list, hub ids resolved): run.json and, in realm/, a checkpoint of no step.
+func startFromREALM(ctx context.Context, dir, dirs, corpusPath string, maxDocs, queryLen, docLen int, seed uint64) error {
+	if _, err := os.Stat(filepath.Join(dir, runInfoFile)); err == nil {
+		return fmt.Errorf("-realm: -dir %s already holds a run; give a new directory", dir)
+	}
+	local, pt, err := loadREALM(ctx, dirs)
+	if err != nil {
+		return err
+	}
+	cfg := pt.Config
+	cfg.QueryLen, cfg.DocLen = queryLen, docLen
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("-realm: -query-len %d, -doc-len %d: %w", queryLen, docLen, err)
+	}
+	if corpusPath != "" {
+		if _, err := os.Stat(corpusPath); err != nil {
+			return fmt.Errorf("-corpus: %w", err)
+		}
+	}
+	if _, err := (realm.Checkpoints{Dir: filepath.Join(dir, "realm")}).Save(pt.Store, realm.TrainState{Task: "realm", Seed: seed}); err != nil {
+		return err
+	}
+	return writeRunInfo(dir, runInfo{Config: cfg, MaxDocs: maxDocs, CorpusPath: corpusPath, REALMDirs: local, TokenizerDir: pt.TokenizerDir, Seed: seed})
 }
 
 func runEval(ctx context.Context, args []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,8 @@ type retrieved struct {
 	ID    string  `json:"id"`
 	Title string  `json:"title"`
 	Score float64 `json:"score"`
+	// Text is the block's text, for the untitled blocks of an open-QA model's index.
+	Text string `json:"text,omitempty"`
 }
 
 func runRetrieve(ctx context.Context, args []string) error {
@@ -40,13 +43,16 @@ func runRetrieve(ctx context.Context, args []string) error {
 		"RealmScorer or RealmForOpenQA, e.g. google/realm-cc-news-pretrained-embedder downloaded) or a run\n"+
 		"directory of 'realm pretrain'/'realm demo' (its REALM retriever). Each document of -corpus is read as\n"+
 		"[CLS] title [SEP] text [SEP] in blocks of -doc-len wordpieces, each question as [CLS] question [SEP]:\n"+
-		"  realm retrieve -model DIR -corpus docs.jsonl -k 5 -json \"Who wrote Hamlet?\"")
+		"  realm retrieve -model DIR -corpus docs.jsonl -k 5 -json \"Who wrote Hamlet?\"\n"+
+		"Without -corpus, a RealmForOpenQA (google/realm-orqa-nq-openqa) searches its own index, block_emb, whose\n"+
+		"blocks' texts are its block_records.npy (-block-records), and prints each block's text.")
 	dir := fs.String("model", "", "Hugging Face REALM directory (or hub id, downloaded to the Hugging Face cache) or run directory")
 	corpusPath := fs.String("corpus", "", "documents as JSONL {id,title,text} (.jsonl or .jsonl.gz) or Parquet; empty with a run directory: the run's corpus")
 	k := fs.Int("k", 5, "blocks per question")
 	asJSON := fs.Bool("json", false, `one JSON line per question: {"question": …, "results": [{"id", "title", "score"}, …]}`)
 	queryLen := fs.Int("query-len", 64, "wordpieces of [CLS] question [SEP] (Hugging Face models)")
 	docLen := fs.Int("doc-len", 288, "wordpieces of a block, [CLS] title [SEP] text [SEP] (Hugging Face models; REALM's blocks are 288)")
+	records := fs.String("block-records", "", "RealmForOpenQA without -corpus: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,15 +68,22 @@ func runRetrieve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, store, c, err := openRetriever(modelDir, *corpusPath, *queryLen, *docLen)
-	if err != nil {
-		return err
-	}
 	be, err := backend.New()
 	if err != nil {
 		return err
 	}
-	r, err := realm.NewDenseRetriever(ctx, be, store, cfg, c, "retriever")
+	var r *realm.DenseRetriever
+	var c *realm.Corpus
+	fromIndex := *corpusPath == "" && isOpenQA(modelDir)
+	if fromIndex {
+		r, c, err = hfrealm.OpenRetriever(be, modelDir, cmp.Or(*records, filepath.Join(modelDir, hfrealm.BlockRecordsFile)), *queryLen)
+	} else {
+		var cfg realm.Config
+		var store *model.Store
+		if cfg, store, c, err = openRetriever(modelDir, *corpusPath, *queryLen, *docLen); err == nil {
+			r, err = realm.NewDenseRetriever(ctx, be, store, cfg, c, "retriever")
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -82,8 +95,15 @@ func runRetrieve(ctx context.Context, args []string) error {
 	for i, row := range hits {
 		out[i].Question = fs.Arg(i)
 		for _, h := range row {
-			b := c.Blocks[h.ID]
-			out[i].Results = append(out[i].Results, retrieved{ID: fmt.Sprintf("%s#%d", b.DocID, h.ID), Title: b.Title, Score: float64(h.Score)})
+			b, err := c.Block(h.ID)
+			if err != nil {
+				return err
+			}
+			x := retrieved{ID: fmt.Sprintf("%s#%d", b.DocID, h.ID), Title: b.Title, Score: float64(h.Score)}
+			if fromIndex {
+				x.ID, x.Text = fmt.Sprint(h.ID), b.Body
+			}
+			out[i].Results = append(out[i].Results, x)
 		}
 	}
 	return printRetrievals(os.Stdout, out, *asJSON)
@@ -97,6 +117,30 @@ func resolveModel(ctx context.Context, dir string) (string, error) {
 		return dir, nil
 	}
 	return bert.Resolve(ctx, dir, hfrealm.BlockRecordsFile)
+}
+
+// loadREALM resolves -realm's comma-separated directories or hub ids and loads them as one
+// pre-trained REALM (hfrealm.LoadPretrained).
+func loadREALM(ctx context.Context, list string) ([]string, *realm.Pretrained, error) {
+	var dirs []string
+	for _, d := range strings.Split(list, ",") {
+		dir, err := resolveModel(ctx, strings.TrimSpace(d))
+		if err != nil {
+			return nil, nil, fmt.Errorf("-realm: %w", err)
+		}
+		dirs = append(dirs, dir)
+	}
+	p, err := hfrealm.LoadPretrained(dirs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-realm: %w", err)
+	}
+	return dirs, p, nil
+}
+
+// isOpenQA reports whether dir is a Hugging Face RealmForOpenQA directory.
+func isOpenQA(dir string) bool {
+	hc, err := hfrealm.LoadConfig(filepath.Join(dir, bert.ConfigFile))
+	return err == nil && len(hc.Architectures) > 0 && hc.Architectures[0] == hfrealm.ClassOpenQA
 }
 
 // openRetriever opens -model: a Hugging Face REALM directory (its retriever and tokenizer, the
@@ -178,7 +222,11 @@ func printRetrievals(w io.Writer, rs []retrieval, asJSON bool) error {
 		_, err := fmt.Fprintf(w, "Q: %s\n", r.Question)
 		errs = append(errs, err)
 		for i, x := range r.Results {
-			_, err := fmt.Fprintf(w, "  %d. %8.3f  %-20s %s\n", i+1, x.Score, x.ID, x.Title)
+			label := x.Title
+			if x.Text != "" {
+				label = blockHead(x.Text, 70)
+			}
+			_, err := fmt.Fprintf(w, "  %d. %8.3f  %-20s %s\n", i+1, x.Score, x.ID, label)
 			errs = append(errs, err)
 		}
 	}

@@ -12,6 +12,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm/hfrealm"
 )
 
 // fixtures is realm/hfrealm's directory of transformers' REALM fixtures.
@@ -114,6 +119,69 @@ func TestRetrieveHFModel(t *testing.T) {
 	}
 }
 
+// TestRetrieveOpenQAIndex runs `realm retrieve -json` with the fixture RealmForOpenQA and no
+// corpus: it searches block_emb and prints each block's record, and every score is the inner
+// product of the question's embedding with the block's row of block_emb.
+func TestRetrieveOpenQAIndex(t *testing.T) {
+	dir, records := filepath.Join(fixtures, "gelu_new", "openqa"), filepath.Join(fixtures, "block_records.npy")
+	questions := []string{"what is the capital of france", "which sea is baku on"}
+	out, err := captureStdout(t, func() error {
+		return runRetrieve(context.Background(), append([]string{"-model", dir, "-block-records", records, "-k", "4", "-json", "-query-len", "12"}, questions...))
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	texts, err := hfrealm.LoadBlockRecords(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, _, d, err := hfrealm.LoadBlockEmb(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := hfrealm.OpenRetriever(backend.MustNew(), dir, records, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qv, err := r.EmbedQuestions(questions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.SplitSeq(out, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var got retrieval
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if n >= len(questions) || got.Question != questions[n] || len(got.Results) != 4 {
+			t.Fatalf("line %d: %+v", n, got)
+		}
+		for i, x := range got.Results {
+			var id int
+			if _, err := fmt.Sscan(x.ID, &id); err != nil || id < 0 || id >= len(texts) || x.Text != texts[id] {
+				t.Fatalf("%q: result %+v is not a block of the index", got.Question, x)
+			}
+			dot := 0.0
+			for j := range d {
+				dot += float64(qv[n*d+j]) * float64(emb[id*d+j])
+			}
+			if math.Abs(x.Score-dot) > 1e-4 {
+				t.Errorf("%q, block %d: score %g, inner product %g", got.Question, id, x.Score, dot)
+			}
+			if i > 0 && x.Score > got.Results[i-1].Score {
+				t.Errorf("%q: results not in order of score: %+v", got.Question, got.Results)
+			}
+		}
+		n++
+	}
+	if n != len(questions) {
+		t.Errorf("%d JSON lines, want %d:\n%s", n, len(questions), out)
+	}
+}
+
 // TestAskHFOpenQA answers with transformers' fixture RealmForOpenQA and its block records
 // (`realm ask -model`) and finds the answer transformers predicted for the same question.
 func TestAskHFOpenQA(t *testing.T) {
@@ -188,5 +256,65 @@ func TestEvalHFOpenQA(t *testing.T) {
 	}
 	if err := runEval(context.Background(), []string{"-model", filepath.Join(fixtures, "gelu_new", "openqa")}); err == nil || !strings.Contains(err.Error(), "-model needs -qa FILE") {
 		t.Errorf("eval -model without -qa: err = %v", err)
+	}
+}
+
+// TestContinueFromREALM continues from transformers' fixture RealmEmbedder and
+// RealmKnowledgeAugEncoder: `pretrain -realm` pre-trains them (no MLM, no ICT) and records
+// them in run.json, and `finetune -realm` fine-tunes open QA from them in a new run directory.
+func TestContinueFromREALM(t *testing.T) {
+	dirs := filepath.Join(fixtures, "gelu_new", "embedder") + "," + filepath.Join(fixtures, "gelu_new", "encoder")
+	pre := filepath.Join(t.TempDir(), "pre")
+	out, err := captureStdout(t, func() error {
+		return runPretrain(context.Background(), []string{"-realm", dirs, "-dir", pre, "-docs", "20", "-steps", "2", "-batch", "2",
+			"-refresh-every", "2", "-query-len", "16", "-doc-len", "48", "-k", "3", "-eval-sentences", "10", "-progress=false", "-checkpoint-every", "0"})
+	})
+	if err != nil {
+		t.Fatalf("pretrain -realm: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "loaded a pre-trained REALM") || !strings.Contains(out, "no ICT warm start") || strings.Contains(out, "masked-LM pre-training") {
+		t.Errorf("pretrain -realm did not start from the checkpoints:\n%s", out)
+	}
+	ri, _, err := openRun(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ri.REALMDirs) != 2 || ri.Config.Encoder.VocabSize != 53 || ri.Config.ProjectionDim != 16 || ri.TokenizerDir == "" {
+		t.Errorf("run.json: realm_dirs %v, vocabulary %d, d %d, tokenizer %q", ri.REALMDirs, ri.Config.Encoder.VocabSize, ri.Config.ProjectionDim, ri.TokenizerDir)
+	}
+
+	ft := filepath.Join(t.TempDir(), "ft")
+	args := []string{"-realm", dirs, "-dir", ft, "-docs", "300", "-query-len", "16", "-doc-len", "48", "-steps", "2", "-batch", "2", "-progress=false"}
+	if err := runFinetune(context.Background(), append(slices.Clone(args), "-retriever", "ict")); err == nil || !strings.Contains(err.Error(), "no ICT-only retriever") {
+		t.Errorf("finetune -realm -retriever ict: err = %v", err)
+	}
+	out, err = captureStdout(t, func() error { return runFinetune(context.Background(), args) })
+	if err != nil {
+		t.Fatalf("finetune -realm: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "fine-tuning realm + reader") || !strings.Contains(out, "exact match") {
+		t.Errorf("finetune -realm printed no fine-tuning and evaluation:\n%s", out)
+	}
+	store, err := restore(filepath.Join(ft, "realm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := hfrealm.LoadPretrained(strings.Split(dirs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range want.Store.IterVariables() {
+		w := store.GetVariable(v.Path())
+		if w == nil {
+			t.Fatalf("the run's checkpoint lacks %s", v.Path())
+		}
+		a, _ := v.Value()
+		b, _ := w.Value()
+		if !slices.Equal(tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)) {
+			t.Errorf("%s differs from the released checkpoint's", v.Path())
+		}
+	}
+	if err := runFinetune(context.Background(), args); err == nil || !strings.Contains(err.Error(), "already holds a run") {
+		t.Errorf("finetune -realm into a run directory: err = %v", err)
 	}
 }

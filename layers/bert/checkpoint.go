@@ -90,6 +90,8 @@ type tensorFile interface {
 	tensorNames() []string
 	has(name string) bool
 	readFloat32(name string) ([]float32, []int, error)
+	readInto(name string, dst []float32) error // len(dst) is the tensor's size.
+	shape(name string) []int
 	Close() error
 }
 
@@ -135,6 +137,34 @@ func (r *Checkpoint) ReadFloat32(name string) ([]float32, []int, error) {
 		return nil, nil, fmt.Errorf("no tensor %q in %s", name, r.source)
 	}
 	return f.readFloat32(name)
+}
+
+// ReadFloat32Into reads tensor name as ReadFloat32 does into dst, which must have exactly as
+// many elements (a caller that needs room after them, such as mips.NewExactInPlace, gives a
+// slice of larger capacity), and returns its shape.
+func (r *Checkpoint) ReadFloat32Into(name string, dst []float32) ([]int, error) {
+	f := r.where[name]
+	if f == nil {
+		return nil, fmt.Errorf("no tensor %q in %s", name, r.source)
+	}
+	shape := f.shape(name)
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(dst) {
+		return nil, fmt.Errorf("tensor %q in %s has %d elements (shape %v), the destination %d", name, f.filePath(), n, shape, len(dst))
+	}
+	return shape, f.readInto(name, dst)
+}
+
+// Shape returns the shape of tensor name without reading its data.
+func (r *Checkpoint) Shape(name string) ([]int, error) {
+	f := r.where[name]
+	if f == nil {
+		return nil, fmt.Errorf("no tensor %q in %s", name, r.source)
+	}
+	return f.shape(name), nil
 }
 
 // Assignment binds a checkpoint tensor to a variable of a scope, for Checkpoint.Assign.

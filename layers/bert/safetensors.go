@@ -7,10 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
-
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
 
 	"github.com/realm-go/realm/internal/atomicfile"
 )
@@ -133,6 +131,8 @@ func (s *stFile) Close() error { return s.f.Close() }
 
 func (s *stFile) filePath() string { return s.path }
 
+func (s *stFile) shape(name string) []int { return slices.Clone(s.tensors[name].Shape) }
+
 func (s *stFile) has(name string) bool {
 	_, ok := s.tensors[name]
 	return ok
@@ -153,32 +153,28 @@ func (s *stFile) readFloat32(name string) ([]float32, []int, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("safetensors %s: no tensor %q", s.path, name)
 	}
-	buf := make([]byte, e.Offsets[1]-e.Offsets[0])
-	if _, err := s.f.ReadAt(buf, s.dataOff+int64(e.Offsets[0])); err != nil {
-		return nil, nil, fmt.Errorf("safetensors %s: tensor %q: reading data: %w", s.path, name, err)
-	}
-	var out []float32
-	switch e.DType {
-	case "F32":
-		out = make([]float32, len(buf)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-		}
-	case "F16":
-		out = make([]float32, len(buf)/2)
-		for i := range out {
-			out[i] = float16.Float16(binary.LittleEndian.Uint16(buf[2*i:])).Float32()
-		}
-	case "BF16":
-		out = make([]float32, len(buf)/2)
-		for i := range out {
-			out[i] = bfloat16.FromBits(binary.LittleEndian.Uint16(buf[2*i:])).Float32()
-		}
-	default:
-		return nil, nil, fmt.Errorf("safetensors %s: tensor %q: dtype mismatch: %s cannot be loaded into a float32 variable (want F32, F16 or BF16)",
-			s.path, name, e.DType)
+	out := make([]float32, (e.Offsets[1]-e.Offsets[0])/max(1, dtypeSize(e.DType)))
+	if err := s.readInto(name, out); err != nil {
+		return nil, nil, err
 	}
 	return out, append([]int(nil), e.Shape...), nil
+}
+
+// readInto reads tensor name into dst in chunks.
+func (s *stFile) readInto(name string, dst []float32) error {
+	e, ok := s.tensors[name]
+	if !ok {
+		return fmt.Errorf("safetensors %s: no tensor %q", s.path, name)
+	}
+	if e.DType != "F32" && e.DType != "F16" && e.DType != "BF16" {
+		return fmt.Errorf("safetensors %s: tensor %q: dtype mismatch: %s cannot be loaded into a float32 variable (want F32, F16 or BF16)",
+			s.path, name, e.DType)
+	}
+	n := e.Offsets[1] - e.Offsets[0]
+	if err := decodeFloats(dst, io.NewSectionReader(s.f, s.dataOff+int64(e.Offsets[0]), int64(n)), e.DType); err != nil {
+		return fmt.Errorf("safetensors %s: tensor %q: %w", s.path, name, err)
+	}
+	return nil
 }
 
 // Float32Tensor is a row-major float32 tensor for WriteSafetensors.

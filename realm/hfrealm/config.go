@@ -20,8 +20,11 @@
 // released checkpoints). The tests compare every class with transformers 4.30.2 on tiny random
 // models of both activations (tools/fixtures/make_realm_fixture.py).
 //
-// Not yet read: the retriever's block_records.npy (the texts of the blocks block_emb indexes).
-// Save writes every class but RealmForOpenQA.
+// An open-QA model's index opens without reading it whole (OpenQA, OpenRetriever): block_emb is
+// read into the exact search's own layout, and the texts of its blocks (the retriever's
+// block_records.npy, BlockRecords) are read when retrieved. Save writes every class but
+// RealmForOpenQA, which SaveOpenQA writes with its index; LoadPretrained gathers checkpoints to
+// continue pre-training or fine-tuning from.
 package hfrealm
 
 import (

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
 )
 
@@ -237,8 +238,10 @@ func (p *plan) resolve(ck *bert.Checkpoint) (as []bert.Assignment, ignored []str
 }
 
 // LoadBlockEmb reads the index of the RealmForOpenQA checkpoint in dir: block_emb, the
-// embedding of each of the num_block_records blocks, row-major [rows, d]; its shape must be the
-// one config.json gives. (It is read whole: the released 13,353,718 × 128 index takes 6.8 GB.)
+// embedding of each of the num_block_records blocks, row-major [rows, d]. Its shape must be the
+// one config.json gives, which is checked before any data is read; the data are then read in
+// chunks straight into the result (the released 13,353,718 × 128 index takes 6.8 GB, and
+// loading it costs little more), whose capacity leaves the room mips.NewExactInPlace needs.
 func LoadBlockEmb(dir string) (data []float32, rows, d int, err error) {
 	cfgPath := filepath.Join(dir, bert.ConfigFile)
 	cfg, err := LoadConfig(cfgPath)
@@ -250,29 +253,34 @@ func LoadBlockEmb(dir string) (data []float32, rows, d int, err error) {
 		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
 	}
 	defer ck.Close()
-	data, shape, err := ck.ReadFloat32(BlockEmbName)
+	shape, err := ck.Shape(BlockEmbName)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
 	}
 	if want := []int{cfg.NumBlockRecords, cfg.RetrieverProjSize}; !slices.Equal(shape, want) {
 		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: tensor %q in %s has shape %v, %s implies %v", BlockEmbName, ck.File(BlockEmbName), shape, cfgPath, want)
 	}
+	data = make([]float32, shape[0]*shape[1], mips.ExactCap(shape[0], shape[1])) // room for mips.NewExactInPlace.
+	if _, err = ck.ReadFloat32Into(BlockEmbName, data); err != nil {
+		return nil, 0, 0, fmt.Errorf("hfrealm.LoadBlockEmb: %w", err)
+	}
 	return data, shape[0], shape[1], nil
 }
 
-// LoadIndex reads the index of the RealmForOpenQA checkpoint in dir (LoadBlockEmb) and the texts
-// of its blocks (LoadBlockRecords of recordsPath); row i of the embeddings is the block
-// records[i], so their counts must agree.
-func LoadIndex(dir, recordsPath string) (emb []float32, d int, records []string, err error) {
+// LoadIndex reads the index of the RealmForOpenQA checkpoint in dir (LoadBlockEmb) and opens
+// the texts of its blocks (OpenBlockRecords of recordsPath, read on demand); row i of the
+// embeddings is record i, so their counts must agree. The caller closes records.
+func LoadIndex(dir, recordsPath string) (emb []float32, d int, records *BlockRecords, err error) {
+	if records, err = OpenBlockRecords(recordsPath); err != nil {
+		return nil, 0, nil, err
+	}
 	emb, rows, d, err := LoadBlockEmb(dir)
+	if err == nil && records.Len() != rows {
+		err = fmt.Errorf("hfrealm.LoadIndex: %s holds %d blocks, the block_emb of %s %d", recordsPath, records.Len(), dir, rows)
+	}
 	if err != nil {
+		_ = records.Close()
 		return nil, 0, nil, err
-	}
-	if records, err = LoadBlockRecords(recordsPath); err != nil {
-		return nil, 0, nil, err
-	}
-	if len(records) != rows {
-		return nil, 0, nil, fmt.Errorf("hfrealm.LoadIndex: %s holds %d blocks, the block_emb of %s %d", recordsPath, len(records), dir, rows)
 	}
 	return emb, d, records, nil
 }

@@ -2,6 +2,7 @@ package hfrealm
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,7 +173,9 @@ func TestLoadBlockRecords(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"truncated", raw[:len(raw)-20], "reading the pickled array"},
+		{"truncated record", raw[:len(raw)-20], "record 5 is cut short"},
+		{"truncated pickle", raw[:len(raw)-2], "truncated pickle after 6 of 6 records"},
+		{"short header", raw[:9], "truncated .npy header"},
 		{"not npy", []byte("hello world, not numpy"), "not a .npy file"},
 		{"float array", append([]byte("\x93NUMPY\x01\x00\x36\x00"), []byte("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }  \n")...), "not object"},
 	} {
@@ -186,6 +189,68 @@ func TestLoadBlockRecords(t *testing.T) {
 	}
 }
 
+// TestBlockRecordsRoundTrip writes records with WriteBlockRecords and reads them back, one by
+// one and whole: long records (BINBYTES), empty and non-ASCII ones, more than one APPENDS batch.
+func TestBlockRecordsRoundTrip(t *testing.T) {
+	want := []string{"", "café", strings.Repeat("long ", 100)}
+	for i := range 2500 {
+		want = append(want, fmt.Sprintf("block %d", i))
+	}
+	path := filepath.Join(t.TempDir(), BlockRecordsFile)
+	if err := WriteBlockRecords(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadBlockRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, first %q; want %d, first %q", len(got), got[:3], len(want), want[:3])
+	}
+	b, err := OpenBlockRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if r, err := b.Record(2); err != nil || r != want[2] {
+		t.Errorf("Record(2) = %q, %v", r, err)
+	}
+	if _, err := b.Record(len(want)); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Record past the end: err = %v", err)
+	}
+}
+
+// TestBlockRecordsMemo reads pickles in which a record is the same bytes object as an earlier
+// one (BINGET of its memo entry, as pickle writes a repeated object), with explicit memo puts
+// (protocol 3) and implicit ones inside a frame (protocol 4's FRAME and MEMOIZE).
+func TestBlockRecordsMemo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), BlockRecordsFile)
+	if err := WriteBlockRecords(path, []string{"a", "bb", "a"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := "(C\x01aC\x02bbC\x01ae"
+	if !strings.Contains(string(raw), items) {
+		t.Fatalf("WriteBlockRecords wrote no %q", items)
+	}
+	for name, repl := range map[string]string{
+		"binput":  "(C\x01aq\x0eC\x02bbq\x0fh\x0ee",
+		"memoize": "(\x95\x08\x00\x00\x00\x00\x00\x00\x00C\x01a\x94C\x02bb\x94h\x00e",
+	} {
+		p := filepath.Join(t.TempDir(), BlockRecordsFile)
+		if err := os.WriteFile(p, []byte(strings.Replace(string(raw), items, repl, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := LoadBlockRecords(p)
+		if err != nil || !slices.Equal(got, []string{"a", "bb", "a"}) {
+			t.Errorf("%s: %q, %v", name, got, err)
+		}
+	}
+}
+
 // TestLoadIndex pairs the fixture open-QA model's block_emb with its block records, and refuses
 // records of another length.
 func TestLoadIndex(t *testing.T) {
@@ -194,8 +259,9 @@ func TestLoadIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(emb) != len(records)*d || d != 16 {
-		t.Errorf("%d values of dimension %d for %d records", len(emb), d, len(records))
+	defer records.Close()
+	if len(emb) != records.Len()*d || d != 16 {
+		t.Errorf("%d values of dimension %d for %d records", len(emb), d, records.Len())
 	}
 	if _, _, _, err := LoadIndex(dir, filepath.Join("testdata", "block_records-short.npy")); err == nil || !strings.Contains(err.Error(), "holds 5 blocks, the block_emb") {
 		t.Errorf("5 records for 6 rows of block_emb: err = %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/realm-go/realm/data/blocks"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
 )
 
@@ -21,22 +22,58 @@ import (
 // (vocab.txt, tokenizer_config.json). One difference: transformers' RealmRetriever gives the
 // reader tokenizer.decode(question, skip_special_tokens=True) re-tokenised, which drops the
 // question's [UNK] pieces; here the reader reads the question's pieces as the embedder does.
+//
+// The blocks are read from recordsPath when retrieved (the file stays open while the QA is in
+// use), and block_emb is read straight into the exact index, so opening the released 13.35M-block
+// model costs about its 6.8 GB of embeddings: 1.08× the embeddings on a synthetic index of 1M
+// blocks (tools/indexbench).
 func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.QA, error) {
+	o, err := openIndex(be, dir, recordsPath, queryLen)
+	if err != nil {
+		return nil, err
+	}
+	q, err := realm.NewQA(be, o.store, o.cfg, o.rc, o.corpus, o.retriever)
+	if err != nil {
+		_ = o.records.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// OpenRetriever opens the retriever of the RealmForOpenQA checkpoint in dir as OpenQA does
+// (its embedder over block_emb, the blocks read from recordsPath when retrieved), without the
+// reader: the retriever and its corpus.
+func OpenRetriever(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.DenseRetriever, *realm.Corpus, error) {
+	o, err := openIndex(be, dir, recordsPath, queryLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o.retriever, o.corpus, nil
+}
+
+// openedIndex is a RealmForOpenQA checkpoint opened over its index.
+type openedIndex struct {
+	store     *model.Store
+	cfg       realm.Config
+	rc        realm.ReaderConfig
+	corpus    *realm.Corpus
+	records   *BlockRecords
+	retriever *realm.DenseRetriever
+}
+
+// openIndex loads the checkpoint in dir, its index and its tokenizer (OpenQA).
+func openIndex(be compute.Backend, dir, recordsPath string, queryLen int) (_ *openedIndex, err error) {
 	store := model.NewStore()
 	res, err := Load(dir, store.RootScope())
 	if err != nil {
 		return nil, err
 	}
 	if res.Class != ClassOpenQA {
-		return nil, fmt.Errorf("hfrealm.OpenQA: %s is a %s, not a %s", filepath.Join(dir, "config.json"), res.Class, ClassOpenQA)
-	}
-	emb, _, records, err := LoadIndex(dir, recordsPath)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hfrealm: %s is a %s, not a %s", filepath.Join(dir, "config.json"), res.Class, ClassOpenQA)
 	}
 	tok, err := tokenize.FromDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("hfrealm.OpenQA: %w", err)
+		return nil, fmt.Errorf("hfrealm: %w", err)
 	}
 	rc := res.Config.Reader()
 	if queryLen <= 0 {
@@ -46,25 +83,48 @@ func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.Q
 	if err != nil {
 		return nil, err
 	}
-	c, err := realm.NewCorpus(tok, func(yield func(blocks.Block, error) bool) {
-		for i, text := range records {
-			var ids []int32
-			for _, p := range tok.Tokenize(text) {
-				ids = append(ids, p.ID)
-			}
-			b := blocks.Block{ID: int64(i), DocID: fmt.Sprint(i), Body: text, TokenIDs: ids,
-				Sentences: []blocks.Span{{Start: 0, End: len(text)}}}
-			if !yield(b, nil) {
-				return
-			}
+	emb, _, records, err := LoadIndex(dir, recordsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = records.Close()
 		}
-	})
+	}()
+	c, err := realm.NewSourceCorpus(tok, recordSource{records, tok})
 	if err != nil {
-		return nil, fmt.Errorf("hfrealm.OpenQA: %s: %w", recordsPath, err)
+		return nil, fmt.Errorf("hfrealm: %s: %w", recordsPath, err)
 	}
-	r, err := realm.NewDenseRetrieverFromVectors(be, store, cfg, c, emb, "realm")
+	idx, err := mips.NewExactInPlace(emb, nil, cfg.ProjectionDim)
 	if err != nil {
-		return nil, fmt.Errorf("hfrealm.OpenQA: %w", err)
+		return nil, fmt.Errorf("hfrealm: %w", err)
 	}
-	return realm.NewQA(be, store, cfg, rc, c, r)
+	r, err := realm.NewDenseRetrieverFromIndex(be, store, cfg, c, idx, "realm")
+	if err != nil {
+		return nil, fmt.Errorf("hfrealm: %w", err)
+	}
+	return &openedIndex{store: store, cfg: cfg, rc: rc, corpus: c, records: records, retriever: r}, nil
+}
+
+// recordSource reads the blocks of an open-QA index from its block records: block i is record
+// i, untitled, tokenised when it is read.
+type recordSource struct {
+	records *BlockRecords
+	tok     *tokenize.Tokenizer
+}
+
+func (s recordSource) Len() int { return s.records.Len() }
+
+func (s recordSource) Block(id int64) (blocks.Block, error) {
+	text, err := s.records.Record(int(id))
+	if err != nil {
+		return blocks.Block{}, err
+	}
+	var ids []int32
+	for _, p := range s.tok.Tokenize(text) {
+		ids = append(ids, p.ID)
+	}
+	return blocks.Block{ID: id, DocID: fmt.Sprint(id), Body: text, TokenIDs: ids,
+		Sentences: []blocks.Span{{Start: 0, End: len(text)}}}, nil
 }

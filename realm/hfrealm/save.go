@@ -2,7 +2,9 @@ package hfrealm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,17 +27,20 @@ func FromREALM(cfg realm.Config, rc realm.ReaderConfig, class string) (Config, e
 	c := defaultConfig()
 	b := cfg.Encoder
 	switch class {
-	case ClassEmbedder, ClassScorer:
+	case ClassEmbedder, ClassScorer, ClassOpenQA:
 		b = cfg.Retriever
 		if cfg.RetrieverPooling != realm.PoolingPooler {
 			return c, fmt.Errorf("hfrealm: %s projects BERT's pooled output, this retriever the raw [CLS] state (retriever_pooling %q)", class, cfg.RetrieverPooling)
 		}
-		if class == ClassScorer && cfg.SeparateTowers {
+		if class != ClassEmbedder && cfg.SeparateTowers {
 			return c, fmt.Errorf("hfrealm: %s shares one tower between queries and documents, this model has two", class)
+		}
+		if class == ClassOpenQA && !sameShape(cfg.Retriever, cfg.Encoder) {
+			return c, fmt.Errorf("hfrealm: %s has one BERT config for its embedder and its reader, this model's retriever and reader (encoder) differ", class)
 		}
 	case ClassEncoder, ClassReader:
 	default:
-		return c, fmt.Errorf("hfrealm: class %q is not one of %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader)
+		return c, fmt.Errorf("hfrealm: class %q is not one of %s, %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader, ClassOpenQA)
 	}
 	c.Config = b
 	c.ModelType, c.Architectures = ModelType, []string{class}
@@ -48,12 +53,64 @@ func FromREALM(cfg realm.Config, rc realm.ReaderConfig, class string) (Config, e
 	return c, nil
 }
 
+// sameShape reports whether two BERT configs describe the same architecture.
+func sameShape(a, b bert.Config) bool {
+	return a.VocabSize == b.VocabSize && a.HiddenSize == b.HiddenSize && a.NumHiddenLayers == b.NumHiddenLayers &&
+		a.NumAttentionHeads == b.NumAttentionHeads && a.IntermediateSize == b.IntermediateSize &&
+		a.MaxPositionEmbeddings == b.MaxPositionEmbeddings && a.TypeVocabSize == b.TypeVocabSize && a.HiddenAct == b.HiddenAct
+}
+
 // Save writes the part of the model under root that class names (c.Architectures[0]) as a
 // Hugging Face REALM directory that transformers' class of that name loads: config.json and
 // model.safetensors, each written atomically, the layout Load reads. The heads transformers
 // keeps but REALM does not use (an embedder's or reader's MLM head) are left out; transformers
 // initialises them when it loads the directory.
 func Save(dir string, root *model.Scope, c Config) error {
+	if len(c.Architectures) > 0 && c.Architectures[0] == ClassOpenQA {
+		return fmt.Errorf("hfrealm.Save %s: a %s has an index: write it with SaveOpenQA", dir, ClassOpenQA)
+	}
+	return save(dir, root, c, map[string]bert.Float32Tensor{})
+}
+
+// SaveOpenQA writes a RealmForOpenQA directory that Load and OpenQA read, and transformers'
+// RealmForOpenQA.from_pretrained(dir, retriever=RealmRetriever.from_pretrained(dir)) too: the
+// embedder and reader under root and the index blockEmb ([len(records), d] row-major, row i the
+// embedding of block i) in model.safetensors, config.json (c with class RealmForOpenQA and
+// num_block_records set), the texts of the blocks as block_records.npy, and the tokenizer files
+// of tokDir (vocab.txt, tokenizer_config.json, tokenizer.json, special_tokens_map.json, those it
+// has; vocab.txt is required). Each file is written atomically.
+func SaveOpenQA(dir string, root *model.Scope, c Config, blockEmb []float32, records []string, tokDir string) error {
+	c.Architectures, c.NumBlockRecords = []string{ClassOpenQA}, len(records)
+	if d := c.RetrieverProjSize; len(blockEmb) != len(records)*d {
+		return fmt.Errorf("hfrealm.SaveOpenQA %s: %d index values for %d blocks of dimension %d", dir, len(blockEmb), len(records), d)
+	}
+	var toks [][2]string // file name, content.
+	for _, name := range []string{"vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"} {
+		data, err := os.ReadFile(filepath.Join(tokDir, name))
+		if errors.Is(err, fs.ErrNotExist) && name != "vocab.txt" {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("hfrealm.SaveOpenQA %s: the tokenizer: %w", dir, err)
+		}
+		toks = append(toks, [2]string{name, string(data)})
+	}
+	if err := save(dir, root, c, map[string]bert.Float32Tensor{BlockEmbName: {Shape: []int{len(records), c.RetrieverProjSize}, Data: blockEmb}}); err != nil {
+		return err
+	}
+	if err := WriteBlockRecords(filepath.Join(dir, BlockRecordsFile), records); err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if err := atomicfile.WriteFile(filepath.Join(dir, t[0]), []byte(t[1])); err != nil {
+			return fmt.Errorf("hfrealm.SaveOpenQA: %w", err)
+		}
+	}
+	return nil
+}
+
+// save writes the variables of c's class under root, and the tensors ts, as Save describes.
+func save(dir string, root *model.Scope, c Config, ts map[string]bert.Float32Tensor) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)
 	}
@@ -61,14 +118,10 @@ func Save(dir string, root *model.Scope, c Config) error {
 		return fmt.Errorf("hfrealm.Save %s: the config names no class (architectures)", dir)
 	}
 	class := c.Architectures[0]
-	if class == ClassOpenQA {
-		return fmt.Errorf("hfrealm.Save %s: writing %s (with its block_emb index) is not supported yet", dir, class)
-	}
 	p, err := planFor(class, c)
 	if err != nil {
 		return fmt.Errorf("hfrealm.Save %s: %w", dir, err)
 	}
-	ts := map[string]bert.Float32Tensor{}
 	for _, a := range p.need {
 		path := model.JoinPath(root.Scope(), a.Path)
 		v := root.Store().GetVariable(path)

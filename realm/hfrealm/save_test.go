@@ -1,6 +1,7 @@
 package hfrealm
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 )
 
@@ -77,5 +79,72 @@ func TestFromREALMRefuses(t *testing.T) {
 	}
 	if _, err := FromREALM(sep, rc, ClassEncoder); err != nil {
 		t.Errorf("an encoder of a model with separate towers: %v", err)
+	}
+}
+
+// TestSaveOpenQARoundTrip saves the fixture RealmForOpenQA (weights, block_emb, block records,
+// tokenizer) with SaveOpenQA and opens the copy with OpenQA: every variable and the index are
+// kept exactly, and it answers the fixture's questions as the original does.
+func TestSaveOpenQARoundTrip(t *testing.T) {
+	src := filepath.Join("testdata", "gelu_new", "openqa")
+	store, res := load(t, "gelu_new", "openqa")
+	emb, _, _, err := LoadBlockEmb(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := LoadBlockRecords(filepath.Join("testdata", BlockRecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "openqa")
+	if err := SaveOpenQA(dir, store.RootScope(), res.Config, emb, records[:3], src); err == nil || !strings.Contains(err.Error(), "index values for 3 blocks") {
+		t.Errorf("an index of %d rows for 3 records: err = %v", len(records), err)
+	}
+	if err := SaveOpenQA(dir, store.RootScope(), res.Config, emb, records, src); err != nil {
+		t.Fatal(err)
+	}
+	back := model.NewStore()
+	res2, err := Load(dir, back.RootScope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Class != ClassOpenQA || res2.Config.NumBlockRecords != len(records) {
+		t.Errorf("class %s with %d block records, want %s with %d", res2.Class, res2.Config.NumBlockRecords, ClassOpenQA, len(records))
+	}
+	for v := range store.IterVariables() {
+		a, _ := v.Value()
+		w := back.GetVariable(v.Path())
+		if w == nil {
+			t.Fatalf("variable %s not saved", v.Path())
+		}
+		b, _ := w.Value()
+		if !slices.Equal(tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)) {
+			t.Errorf("variable %s changed in the round trip", v.Path())
+		}
+	}
+	emb2, _, _, err := LoadBlockEmb(dir)
+	if err != nil || !slices.Equal(emb2, emb) {
+		t.Fatalf("block_emb changed in the round trip (err %v)", err)
+	}
+	be := backend.MustNew()
+	var answers [2][]realm.Answer
+	for i, d := range []string{src, dir} {
+		rec := filepath.Join(d, BlockRecordsFile)
+		if i == 0 {
+			rec = filepath.Join("testdata", BlockRecordsFile)
+		}
+		q, err := OpenQA(be, d, rec, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if answers[i], err = q.AnswerBatch(context.Background(), []string{"what is the capital of france", "which sea is baku on"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range answers[0] {
+		a, b := answers[0][i], answers[1][i]
+		if a.Text != b.Text || a.BlockID != b.BlockID || a.Logit != b.Logit {
+			t.Errorf("%q: answer %q from block %d (logit %g), the original %q from %d (%g)", a.Question, b.Text, b.BlockID, b.Logit, a.Text, a.BlockID, a.Logit)
+		}
 	}
 }
