@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -301,6 +302,15 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 	return q, nil
 }
 
+// readerQuestion is the question's pieces x as the reader reads them (ReaderConfig.SkipUnknown).
+func (q *QA) readerQuestion(x []int32) []int32 {
+	if !q.Reader.SkipUnknown {
+		return x
+	}
+	unk := q.Corpus.Tok.UNK()
+	return slices.DeleteFunc(slices.Clone(x), func(id int32) bool { return id == unk })
+}
+
 // Text returns the reader's view of block id (wordpieces with offsets, words).
 func (q *QA) Text(id int64) (*BlockText, error) { return q.texts.get(id) }
 
@@ -415,7 +425,7 @@ func (q *QA) read(ctx context.Context, questions []string, results [][]mips.Resu
 				if err != nil {
 					return nil, err
 				}
-				if _, err := rb.set(b, k, q.sp, x, rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, nil, nil); err != nil {
+				if _, err := rb.set(b, k, q.sp, q.readerQuestion(x), rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, nil, nil); err != nil {
 					return nil, err
 				}
 				rb.Prior[b*K+k] = q.priorLogit(rs[k])

@@ -229,7 +229,7 @@ func (q *QA) setExample(rb *readerBatch, b int, x []int32, rs []mips.Result, ans
 		if err != nil {
 			return false, err
 		}
-		g, err := rb.set(b, k, q.sp, x, rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, answers, pieces)
+		g, err := rb.set(b, k, q.sp, q.readerQuestion(x), rs[k].ID, bt, q.Reader.MaxSpanWidth, q.maxBody, answers, pieces)
 		if err != nil {
 			return false, err
 		}

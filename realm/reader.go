@@ -90,6 +90,11 @@ type ReaderConfig struct {
 	// boundaries; the main job's, whose answers are whole words). Empty means SpansWholeWord: QA
 	// runs saved before the option existed scored whole-word spans, and answer as they did.
 	Spans string `json:"spans,omitempty"`
+	// SkipUnknown leaves the question's [UNK] pieces out of what the reader reads (the retriever
+	// still embeds them), as transformers' RealmRetriever does: it gives the reader
+	// tokenizer.decode(question, skip_special_tokens=True) tokenised again. hfrealm sets it for
+	// released models.
+	SkipUnknown bool `json:"skip_unknown,omitempty"`
 }
 
 // The values of ReaderConfig.Spans.

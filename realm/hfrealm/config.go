@@ -140,10 +140,12 @@ func (c Config) REALM(queryLen, docLen int) (realm.Config, error) {
 
 // Reader is the realm.ReaderConfig of the model's open-QA reader: REALM's span head
 // (span_hidden_size, max_span_width, reader_layer_norm_eps), reader_beam_size blocks read of
-// searcher_beam_size retrieved, reader_seq_len positions.
+// searcher_beam_size retrieved, reader_seq_len positions; every wordpiece span, and the
+// question without its [UNK] pieces, as transformers' RealmRetriever gives it to the reader.
 func (c Config) Reader() realm.ReaderConfig {
 	rc := realm.DefaultReaderConfig()
 	rc.SpanHiddenSize, rc.MaxSpanWidth, rc.LayerNormEps = c.SpanHiddenSize, c.MaxSpanWidth, c.ReaderLayerNormEps
 	rc.ReaderBeam, rc.RetrieverBeam, rc.SeqLen = c.ReaderBeamSize, c.SearcherBeamSize, c.ReaderSeqLen
+	rc.Spans, rc.SkipUnknown = realm.SpansWordpiece, true // as RealmReader and RealmRetriever read.
 	return rc
 }

@@ -19,9 +19,9 @@ import (
 // (at most queryLen wordpieces; queryLen ≤ 0 takes min(64, reader_seq_len/2)), an exact search over block_emb finds the reader_beam_size best
 // blocks, and the reader scores every wordpiece span of each [CLS] question [SEP] block [SEP]
 // (reader_seq_len wordpieces) plus the block's score. The tokenizer is the directory's
-// (vocab.txt, tokenizer_config.json). One difference: transformers' RealmRetriever gives the
-// reader tokenizer.decode(question, skip_special_tokens=True) re-tokenised, which drops the
-// question's [UNK] pieces; here the reader reads the question's pieces as the embedder does.
+// (vocab.txt, tokenizer_config.json). As transformers' RealmRetriever gives the reader
+// tokenizer.decode(question, skip_special_tokens=True) tokenised again, the reader reads the
+// question without its [UNK] pieces (realm.ReaderConfig.SkipUnknown).
 //
 // The blocks are read from recordsPath when retrieved (the file stays open while the QA is in
 // use), and block_emb is read straight into the exact index, so opening the released 13.35M-block

@@ -2,6 +2,8 @@ package hfrealm
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 )
@@ -145,6 +148,43 @@ func TestSaveOpenQARoundTrip(t *testing.T) {
 		a, b := answers[0][i], answers[1][i]
 		if a.Text != b.Text || a.BlockID != b.BlockID || a.Logit != b.Logit {
 			t.Errorf("%q: answer %q from block %d (logit %g), the original %q from %d (%g)", a.Question, b.Text, b.BlockID, b.Logit, a.Text, a.BlockID, a.Logit)
+		}
+	}
+}
+
+// TestGoSavedOpenQAInTransformers answers with the RealmForOpenQA directory that SaveOpenQA
+// wrote (testdata/go_saved/openqa, by tools/fixtures/hfrealm-save) and compares each answer
+// with the one transformers' RealmForOpenQA predicts with RealmRetriever.from_pretrained of
+// the same directory (its block_records.npy and tokenizer).
+func TestGoSavedOpenQAInTransformers(t *testing.T) {
+	var exp struct {
+		Answers []struct {
+			Question, Answer string
+			BlockID          int64 `json:"block_id"`
+		} `json:"go_saved_openqa_answers"`
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &exp); err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Answers) == 0 {
+		t.Fatal("expected.json holds no answers of transformers for go_saved/openqa")
+	}
+	dir := filepath.Join("testdata", "go_saved", "openqa")
+	q, err := OpenQA(backend.MustNew(), dir, filepath.Join(dir, BlockRecordsFile), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range exp.Answers {
+		got, err := q.Answer(context.Background(), want.Question)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.BlockID != want.BlockID || qa.Normalize(got.Text) != qa.Normalize(want.Answer) {
+			t.Errorf("%q: answer %q from block %d, transformers %q from block %d", want.Question, got.Text, got.BlockID, want.Answer, want.BlockID)
 		}
 	}
 }
