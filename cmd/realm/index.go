@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,15 +16,19 @@ import (
 func runIndex(ctx context.Context, args []string) error {
 	fs := newFlags("index", "Builds the MIPS index of a run's corpus with its REALM retriever and saves it:\n"+
 		"  realm index build -dir out/demo -kind hnsw")
-	if len(args) == 0 || args[0] != "build" {
-		fs.Usage()
-		return fmt.Errorf("want 'realm index build [flags]'")
-	}
 	dir := fs.String("dir", "out/demo", "pre-training run directory")
 	kind := fs.String("kind", "exact", "index kind: exact (REALM's brute force) or hnsw")
 	out := fs.String("out", "", "index file (default: <dir>/index-<kind>.mips)")
 	m := fs.Int("m", 16, "HNSW: neighbours per node")
 	efc := fs.Int("ef-construction", 200, "HNSW: candidate list while inserting")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "build" {
+		fs.Usage()
+		return fmt.Errorf("want 'realm index build [flags]'")
+	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@
 //	realm eval        evaluation of fine-tuned QA models
 //	realm ask         answers to questions typed on the command line
 //	realm index build the MIPS index of a run's corpus, saved to a file
+//	realm retrieve    the top-k blocks of a corpus (or of a released model's index) for questions
 //	realm bench       benchmarks beside their peers: REALM and BERT training steps and document
 //	                  embedding vs PyTorch, MIPS (recall, queries/s) vs FAISS, as ratios
+//	realm version     the version of realm-go, its commit, Go and GoMLX
 //
 // Run "realm <command> -h" for the flags of a command.
 package main
@@ -20,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -41,6 +44,44 @@ var commands = []command{
 	{"index", "index build: embed a run's corpus with its retriever and save an exact or HNSW index", runIndex},
 	{"retrieve", "print the top-k blocks of a corpus for questions, with a run's or a Hugging Face REALM retriever", runRetrieve},
 	{"bench", "benchmark REALM/BERT steps, embedding and MIPS, beside PyTorch and FAISS (ratios)", runBench},
+	{"version", "print the version of realm-go, its commit, Go and GoMLX", runVersion},
+}
+
+// runVersion prints what built this binary: the module's version and commit (from the build
+// information Go records), the Go version and those of GoMLX and go-xla.
+func runVersion(_ context.Context, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version takes no arguments")
+	}
+	fmt.Println(versionLine())
+	return nil
+}
+
+// versionLine describes the build in one line.
+func versionLine() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "realm-go (no build information)"
+	}
+	line := "realm-go " + bi.Main.Version
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		line += " commit " + rev[:min(12, len(rev))]
+		if settings["vcs.modified"] == "true" {
+			line += "+modified"
+		}
+	}
+	line += ", " + bi.GoVersion
+	for _, d := range bi.Deps {
+		switch d.Path {
+		case "github.com/gomlx/gomlx", "github.com/gomlx/go-xla", "github.com/gomlx/compute":
+			line += ", " + strings.TrimPrefix(d.Path, "github.com/gomlx/") + " " + d.Version
+		}
+	}
+	return line
 }
 
 func usage() {

@@ -196,3 +196,18 @@ func TestBenchTiny(t *testing.T) {
 		t.Error("output has neither the FAISS comparison nor a line saying it was skipped")
 	}
 }
+
+// TestVersionAndIndexHelp: `realm version` names the module, Go and GoMLX; `realm index -h`
+// prints its flags and is help, not an error.
+func TestVersionAndIndexHelp(t *testing.T) {
+	out, err := captureStdout(t, func() error { return runVersion(context.Background(), nil) })
+	if err != nil || !strings.HasPrefix(out, "realm-go ") || !strings.Contains(out, "go1.") || !strings.Contains(out, "gomlx v") {
+		t.Errorf("realm version: %q, %v", out, err)
+	}
+	if err := runVersion(context.Background(), []string{"x"}); err == nil {
+		t.Error("realm version x: no error")
+	}
+	if err := runIndex(context.Background(), []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("realm index -h: err = %v, want flag.ErrHelp", err)
+	}
+}
