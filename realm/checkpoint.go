@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
@@ -39,6 +40,9 @@ type TrainState struct {
 	// counters, random-number state, metrics): GoMLX's checkpoint format does not record the
 	// flag, and a restored variable would otherwise be trained.
 	NotTrainable []string `json:"not_trainable,omitempty"`
+	// Recovered, set by Latest and Restore (not saved), says which newer checkpoint failed its
+	// checksums and was skipped for this one; empty when the latest one was intact.
+	Recovered string `json:"-"`
 }
 
 // Checkpoints manages the checkpoints of a training run in one directory. Each checkpoint is a
@@ -136,8 +140,12 @@ func (c Checkpoints) prune(latest string) error {
 }
 
 // Latest returns the directory and state of the newest checkpoint, or ok=false when the run
-// directory has none yet.
+// directory has none yet. When the checkpoint LATEST names fails its checksums (a disk error,
+// a file edited), it falls back to the newest older one that holds, and says so in
+// st.Recovered. It also removes the temporary directories of saves that a killed process left
+// (".tmp-step-*" untouched for a minute).
 func (c Checkpoints) Latest() (dir string, st TrainState, ok bool, err error) {
+	c.removeStaleTemps(time.Minute)
 	data, err := os.ReadFile(filepath.Join(c.Dir, latestFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", st, false, nil
@@ -151,7 +159,38 @@ func (c Checkpoints) Latest() (dir string, st TrainState, ok bool, err error) {
 	}
 	dir = filepath.Join(c.Dir, name)
 	st, err = readState(dir)
-	return dir, st, err == nil, err
+	if err == nil {
+		return dir, st, true, nil
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	for i := len(entries) - 1; i >= 0; i-- { // ReadDir sorts by name: step-<9 digits>, oldest first.
+		e := entries[i]
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "step-") || e.Name() >= name {
+			continue
+		}
+		prev := filepath.Join(c.Dir, e.Name())
+		if pst, perr := readState(prev); perr == nil {
+			pst.Recovered = fmt.Sprintf("the latest checkpoint %s is unusable (%v); using %s", dir, err, prev)
+			return prev, pst, true, nil
+		}
+	}
+	return "", st, false, err
+}
+
+// removeStaleTemps deletes the temporary directories of saves older than age.
+func (c Checkpoints) removeStaleTemps(age time.Duration) {
+	entries, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".tmp-step-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.RemoveAll(filepath.Join(c.Dir, e.Name()))
+		}
+	}
 }
 
 // readState reads dir's state.json and checks every file against its recorded hash.

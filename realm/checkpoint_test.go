@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -67,21 +68,41 @@ func TestCheckpointsRoundTripAndCorruption(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := c.Restore(model.NewStore())
-		if err == nil || !strings.Contains(err.Error(), f.Name()) {
-			t.Errorf("Restore after corrupting %s: err = %v, want one naming the file", f.Name(), err)
+		// It falls back to the previous checkpoint, saying which file failed.
+		st, ok, err := c.Restore(model.NewStore())
+		if err != nil || !ok || st.Step != 2 || !strings.Contains(st.Recovered, f.Name()) {
+			t.Errorf("Restore after corrupting %s: step %d, recovered %q, err %v; want step 2 and the file named", f.Name(), st.Step, st.Recovered, err)
 		}
 		data[len(data)-1] ^= 0xFF
 		os.WriteFile(p, data[:len(data)/2], 0o644) // truncated
-		if _, _, err := c.Restore(model.NewStore()); err == nil {
-			t.Errorf("Restore after truncating %s succeeded", f.Name())
+		if st, _, err := c.Restore(model.NewStore()); err != nil || st.Step != 2 {
+			t.Errorf("Restore after truncating %s: step %d, err %v; want step 2", f.Name(), st.Step, err)
 		}
+		// With no intact checkpoint left, the error names the newest one's file.
+		prev := filepath.Join(dir, "step-000000002", f.Name())
+		pdata, _ := os.ReadFile(prev)
+		os.WriteFile(prev, pdata[:len(pdata)/2], 0o644)
+		if _, _, err := c.Restore(model.NewStore()); err == nil || !strings.Contains(err.Error(), filepath.Join("step-000000003", f.Name())) {
+			t.Errorf("Restore with every checkpoint corrupted: err = %v, want one naming %s", err, f.Name())
+		}
+		os.WriteFile(prev, pdata, 0o644)
+		os.WriteFile(p, data, 0o644)
 		break
 	}
-	// A leftover temporary directory (a kill mid-save) is ignored.
+	// A leftover temporary directory (a kill mid-save) is ignored, and removed once stale.
 	os.Mkdir(filepath.Join(dir, ".tmp-step-000000004-x"), 0o755)
+	stale := filepath.Join(dir, ".tmp-step-000000005-y")
+	os.Mkdir(stale, 0o755)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
 	if _, st, _, _ := c.Latest(); st.Step != 3 {
 		t.Errorf("a half-written checkpoint changed Latest to step %d", st.Step)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a stale temporary directory was kept (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp-step-000000004-x")); err != nil {
+		t.Errorf("a fresh temporary directory (a save in progress) was removed: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -383,6 +384,11 @@ func (q *QA) Answer(ctx context.Context, question string) (Answer, error) {
 
 // AnswerBatch answers several questions (the reader runs Reader.Batch questions per call).
 func (q *QA) AnswerBatch(ctx context.Context, questions []string) ([]Answer, error) {
+	for i, x := range questions {
+		if strings.TrimSpace(x) == "" {
+			return nil, fmt.Errorf("realm qa: question %d is blank", i)
+		}
+	}
 	res, err := q.Retriever.Retrieve(ctx, questions, q.Reader.ReaderBeam)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,6 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
-	"github.com/gomlx/gomlx/ui/commandline"
 )
 
 // RunConfig holds what every training loop of the package shares.
@@ -47,8 +46,10 @@ type RunConfig struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	// KeepCheckpoints is how many checkpoints to keep (0: 2).
 	KeepCheckpoints int `json:"keep_checkpoints"`
-	// ProgressBar attaches GoMLX's progress bar (terminal or notebook).
-	ProgressBar bool `json:"-"`
+	// Attach, when set, is called with the training loop before it runs, to follow its progress:
+	// the command line attaches GoMLX's progress bar (ui/commandline) when it writes to a
+	// terminal, a notebook its own display. The library imports no user interface.
+	Attach func(loop *train.Loop) `json:"-"`
 	// Log, when set, gets one line of metrics every LogEvery steps (0: 50).
 	Log      io.Writer `json:"-"`
 	LogEvery int       `json:"log_every"`
@@ -267,6 +268,9 @@ func (p *phase) execute(ctx context.Context) error {
 			return fmt.Errorf("realm: %s: resuming from %s: %w", p.task, p.run.Dir, err)
 		}
 		if ok {
+			if st.Recovered != "" && p.run.Log != nil {
+				fmt.Fprintf(p.run.Log, "realm: %s: %s\n", p.task, st.Recovered)
+			}
 			if st.Task != p.task {
 				return fmt.Errorf("realm: %s: %s holds a %q checkpoint", p.task, p.run.Dir, st.Task)
 			}
@@ -314,8 +318,8 @@ func (p *phase) execute(ctx context.Context) error {
 		}
 	}
 	loop := train.NewLoop(trainer)
-	if p.run.ProgressBar {
-		commandline.AttachProgressBar(loop)
+	if p.run.Attach != nil {
+		p.run.Attach(loop)
 	}
 	logEvery := p.run.LogEvery
 	if logEvery <= 0 {

@@ -27,6 +27,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/ui/commandline"
 )
 
 // command is one subcommand.
@@ -45,6 +48,22 @@ var commands = []command{
 	{"retrieve", "print the top-k blocks of a corpus for questions, with a run's or a Hugging Face REALM retriever", runRetrieve},
 	{"bench", "benchmark REALM/BERT steps, embedding and MIPS, beside PyTorch and FAISS (ratios)", runBench},
 	{"version", "print the version of realm-go, its commit, Go and GoMLX", runVersion},
+}
+
+// progressBar attaches GoMLX's progress bar to a training loop when on and standard output
+// is a terminal; written to a file or a pipe (a log, CI), the run prints its plain log lines
+// only, not a redrawn table.
+func progressBar(on bool) func(*train.Loop) {
+	if !on || !isTerminal(os.Stdout) {
+		return nil
+	}
+	return func(loop *train.Loop) { commandline.AttachProgressBar(loop) }
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // runVersion prints what built this binary: the module's version and commit (from the build

@@ -66,7 +66,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 	if err := runDemo(ctx, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
 	}
-	if got := sortedNames(); strings.Join(got, ",") != "ask,bench,demo,eval,finetune,index,pretrain,retrieve" {
+	if got := sortedNames(); strings.Join(got, ",") != "ask,bench,demo,eval,finetune,index,pretrain,retrieve,version" {
 		t.Errorf("commands = %v", got)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
@@ -43,7 +45,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, d pipelineFlags) {
 	fs.StringVar(&f.bertDir, "bert", "", "Hugging Face BERT to start from: a directory (config.json, model.safetensors, tokenizer) or a hub model id, downloaded to the Hugging Face cache; empty: train from scratch")
 	fs.StringVar(&f.realmDirs, "realm", "", "released REALM checkpoints to continue from, comma-separated Hugging Face REALM directories or hub ids: a retriever and a\n"+
 		"knowledge-augmented encoder, e.g. google/realm-cc-news-pretrained-embedder,google/realm-cc-news-pretrained-encoder (skips MLM and ICT; not with -bert)")
-	fs.StringVar(&f.corpusPath, "corpus", "", "knowledge corpus as JSONL {id,title,text} (.jsonl or .jsonl.gz); empty: the embedded Factbook")
+	fs.StringVar(&f.corpusPath, "corpus", "", "knowledge corpus as JSONL {id,title,text} (.jsonl or .jsonl.gz) or Parquet (Hugging Face Wikipedia schema: id, title, text); empty: the embedded Factbook")
 	fs.IntVar(&f.maxDocs, "docs", d.maxDocs, "use only the first N documents of the corpus (the Factbook has 10 per country); 0: all")
 	fs.IntVar(&f.mlmSteps, "mlm-steps", d.mlmSteps, "masked-LM steps of the from-scratch encoder (ignored with -bert)")
 	fs.IntVar(&f.ictSteps, "ict-steps", d.ictSteps, "ICT warm-start steps of the retriever (0: none)")
@@ -134,7 +136,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	m.QueryLen, m.DocLen, m.TopK, m.RetrieverPooling = f.queryLen, f.docLen, f.topK, f.pooling
 	run := func(steps, batch int, lr float64) realm.RunConfig {
 		return realm.RunConfig{Steps: steps, BatchSize: batch, LR: lr, Seed: f.seed, CheckpointEvery: f.checkpointEvery,
-			ProgressBar: f.progress, Log: log, LogEvery: max(1, steps/10)}
+			Attach: progressBar(f.progress), Log: log, LogEvery: max(1, steps/10)}
 	}
 	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
@@ -145,7 +147,7 @@ func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
 	pc.ICTOptions.MaskQueries = f.ictMask
 	if f.corpusPath != "" {
 		path := f.corpusPath
-		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.OpenJSONL(path, corpus.ReadOptions{}) }
+		pc.Docs = func() iter.Seq2[corpus.Document, error] { return corpus.Open(path, corpus.ReadOptions{}) }
 	}
 	return pc
 }
@@ -270,15 +272,21 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	}
 	pc := f.config(out)
 	if f.dir != "" {
-		if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		release, err := realm.LockDir(f.dir) // one run at a time in a directory.
+		if err != nil {
 			return nil, ev, err
 		}
-		if err := writeRunInfo(f.dir, f.runInfo(pc.Model)); err != nil {
-			return nil, ev, err
+		defer release()
+		// A new run records itself at once (an interrupted one can still be evaluated); an
+		// existing run's run.json is rewritten only once the pipeline has accepted the flags.
+		if _, err := os.Stat(filepath.Join(f.dir, runInfoFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := writeRunInfo(f.dir, f.runInfo(pc.Model)); err != nil {
+				return nil, ev, err
+			}
 		}
 	}
 	res, err := realm.RunPipeline(ctx, be, pc)
-	if err == nil && f.dir != "" && (f.bertDir != "" || f.pretrained != nil) {
+	if err == nil && f.dir != "" {
 		err = writeRunInfo(f.dir, f.runInfo(res.Config))
 	}
 	if err != nil {

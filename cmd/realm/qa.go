@@ -69,7 +69,7 @@ func openRun(dir string) (runInfo, *realm.Corpus, error) {
 	}
 	docs := corpus.Factbook()
 	if ri.CorpusPath != "" {
-		docs = corpus.OpenJSONL(ri.CorpusPath, corpus.ReadOptions{})
+		docs = corpus.Open(ri.CorpusPath, corpus.ReadOptions{})
 	}
 	docs = corpus.Head(corpus.WithTitles(docs, ri.Titles), ri.MaxDocs)
 	c, _, err := realm.BuildCorpus(tok, docs, ri.Config.DocLen)
@@ -84,13 +84,31 @@ func restore(dir string) (*model.Store, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s holds no checkpoint", dir)
+		return nil, fmt.Errorf("%s holds %w", dir, errNoCheckpoint)
 	}
 	return store, nil
 }
 
-// questions reads a Factbook QA split, keeping the questions about countries in the corpus.
-func questions(split string, c *realm.Corpus) ([]dataqa.Example, error) {
+// errNoCheckpoint is restore's error for a directory without any checkpoint.
+var errNoCheckpoint = errors.New("no checkpoint")
+
+// questions reads a QA split: that of -qa (and -qa-test) when given, else the Factbook's,
+// keeping the questions about countries in the corpus.
+func (f *qaFlags) questions(split string, c *realm.Corpus) ([]dataqa.Example, error) {
+	if f.qa != "" {
+		path, keep := f.qa, func(ex dataqa.Example) bool { return dataqa.HashSplit(ex.Question) == split }
+		if f.qaTest != "" {
+			keep = func(dataqa.Example) bool { return true }
+			if split != "train" {
+				path = f.qaTest
+			}
+		}
+		exs, err := readQA(path, keep)
+		if err == nil && len(exs) == 0 {
+			err = fmt.Errorf("no question of the %s split", split)
+		}
+		return exs, err
+	}
 	titles := map[string]bool{}
 	for _, b := range c.Blocks {
 		titles[b.Title] = true
@@ -110,6 +128,20 @@ func questions(split string, c *realm.Corpus) ([]dataqa.Example, error) {
 	return out, nil
 }
 
+// readQA reads the questions of path (NQ-open JSONL or Parquet) that keep accepts.
+func readQA(path string, keep func(dataqa.Example) bool) ([]dataqa.Example, error) {
+	var out []dataqa.Example
+	for ex, err := range dataqa.Open(path, corpus.ReadOptions{}) {
+		if err != nil {
+			return nil, fmt.Errorf("-qa %s: %w", path, err)
+		}
+		if keep(ex) {
+			out = append(out, ex)
+		}
+	}
+	return out, nil
+}
+
 // qaFlags are the flags of finetune, eval and ask.
 type qaFlags struct {
 	dir, retriever, split string
@@ -118,14 +150,22 @@ type qaFlags struct {
 	readerBeam, beam      int
 	readerLen             int
 	spans                 string
+	qa, qaTest            string // users' questions instead of the Factbook's (registerQA).
 	seed                  uint64
 	progress              bool
+}
+
+// registerQA adds -qa and -qa-test, the questions of finetune and eval.
+func (f *qaFlags) registerQA(fs *flag.FlagSet) {
+	fs.StringVar(&f.qa, "qa", "", "questions and answers instead of the Factbook's, NQ-open JSONL ({\"question\", \"answer\": [...]}) or Parquet;\n"+
+		"split into train, dev and test by a hash of each question (qa.HashSplit) unless -qa-test is given")
+	fs.StringVar(&f.qaTest, "qa-test", "", "with -qa: the questions of the dev and test splits, -qa then all training")
 }
 
 func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 	fs.StringVar(&f.dir, "dir", "out/demo", "pre-training run directory (from 'realm pretrain' or 'realm demo')")
 	fs.StringVar(&f.retriever, "retriever", "realm", "retriever: realm (REALM pre-trained), ict (ICT only, ORQA), bm25, or all")
-	fs.StringVar(&f.split, "split", "test", "Factbook QA split to evaluate: train, dev or test")
+	fs.StringVar(&f.split, "split", "test", "QA split to evaluate: train, dev or test (the Factbook's, or of -qa)")
 	fs.IntVar(&f.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
 	fs.IntVar(&f.readerLen, "reader-len", 0, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length)")
 	if withTraining {
@@ -193,6 +233,9 @@ func (f *qaFlags) retrievers() ([]string, error) {
 }
 
 func (f *qaFlags) validSplit() error {
+	if f.qaTest != "" && f.qa == "" {
+		return fmt.Errorf("-qa-test needs -qa, the training questions")
+	}
 	for _, s := range dataqa.Splits {
 		if s == f.split {
 			return nil
@@ -275,13 +318,13 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 	} else if q, err = realm.BuildQA(ctx, be, store, ri.Config, rc, c, kind, realm.DefaultBM25Params()); err != nil {
 		return nil, nil, err
 	}
-	train, err := questions("train", c)
+	train, err := f.questions("train", c)
 	if err != nil {
 		return nil, nil, err
 	}
 	fmt.Fprintf(out, "fine-tuning %s + reader on %d questions, %d steps\n", kind, len(train), f.steps)
 	run := realm.RunConfig{Dir: qaDir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
-		ProgressBar: f.progress, Log: out, LogEvery: max(1, f.steps/10)}
+		Attach: progressBar(f.progress), Log: out, LogEvery: max(1, f.steps/10)}
 	if f.retrieverLRScale != 1 {
 		run.LRScale = map[string]float64{ri.Config.QueryTowerScope(): f.retrieverLRScale}
 	}
@@ -293,7 +336,7 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 }
 
 func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, out io.Writer) (*realm.QAEval, error) {
-	exs, err := questions(f.split, c)
+	exs, err := f.questions(f.split, c)
 	if err != nil {
 		return nil, err
 	}
@@ -318,8 +361,11 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 // loadFineTuned opens the QA model that finetune left in dir/qa-<kind>.
 func loadFineTuned(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string) (*realm.QA, error) {
 	store, err := restore(qaDir(f.dir, kind))
-	if err != nil {
+	if errors.Is(err, errNoCheckpoint) {
 		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
+	}
+	if err != nil {
+		return nil, err
 	}
 	rc, err := f.fineTunedReader(qaDir(f.dir, kind))
 	if err != nil {
@@ -392,15 +438,23 @@ func runFinetune(ctx context.Context, args []string) error {
 		"evaluates exact match and retrieval recall on -split and prints the comparison.")
 	var f qaFlags
 	f.register(fs, true)
+	f.registerQA(fs)
 	realmDirs := fs.String("realm", "", "start from released REALM checkpoints instead of a pre-training run: comma-separated Hugging Face REALM\n"+
 		"directories or hub ids, a retriever and an encoder or reader (google/realm-cc-news-pretrained-embedder,google/realm-cc-news-pretrained-encoder);\n"+
 		"-dir (new) then holds them as a run of no pre-training step over the Factbook's first -docs documents or -corpus")
 	maxDocs := fs.Int("docs", 300, "with -realm: the first N documents of the corpus (0: all)")
-	corpusPath := fs.String("corpus", "", "with -realm: the knowledge corpus as JSONL {id,title,text}; empty: the embedded Factbook")
+	corpusPath := fs.String("corpus", "", "with -realm: the knowledge corpus as JSONL {id,title,text} or Parquet (Hugging Face Wikipedia schema); empty: the embedded Factbook")
 	queryLen := fs.Int("query-len", 64, "with -realm: wordpieces of [CLS] question [SEP]")
 	docLen := fs.Int("doc-len", 288, "with -realm: wordpieces of a block, [CLS] title [SEP] body [SEP]")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, runInfoFile)); err == nil || *realmDirs != "" {
+		release, err := realm.LockDir(f.dir) // one run at a time in a directory.
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	if *realmDirs != "" {
 		if f.retriever != realm.RetrieverREALM && f.retriever != realm.RetrieverBM25 {
@@ -462,17 +516,17 @@ func runEval(ctx context.Context, args []string) error {
 		"  realm eval -model DIR -qa nq-open-test.jsonl")
 	var f qaFlags
 	f.register(fs, false)
-	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory or hub id to evaluate instead of -dir's fine-tuned models")
+	f.registerQA(fs)
+	modelDir := fs.String("model", "", "a Hugging Face RealmForOpenQA directory or hub id to evaluate instead of -dir's fine-tuned models (on all of -qa)")
 	records := fs.String("block-records", "", "with -model: the RealmRetriever's block_records.npy (default: the one in -model's directory)")
-	qaPath := fs.String("qa", "", "with -model: questions and answers, NQ-open JSONL ({\"question\", \"answer\": [...]}) or Parquet")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *modelDir != "" {
-		if *qaPath == "" {
+		if f.qa == "" {
 			return fmt.Errorf("-model needs -qa FILE, the questions to evaluate on")
 		}
-		return evalOpenQA(ctx, *modelDir, *records, *qaPath, os.Stdout)
+		return evalOpenQA(ctx, *modelDir, *records, f.qa, os.Stdout)
 	}
 	r, err := f.open()
 	if err != nil {
@@ -547,16 +601,9 @@ func openHFQA(ctx context.Context, modelDir, records string) (*realm.QA, string,
 // evalOpenQA evaluates a Hugging Face RealmForOpenQA model on the questions of qaPath: exact
 // match (the official normalisation) and recall@k of its retriever.
 func evalOpenQA(ctx context.Context, modelDir, records, qaPath string, out io.Writer) error {
-	exs := dataqa.OpenJSONL(qaPath, corpus.ReadOptions{})
-	if strings.HasSuffix(qaPath, ".parquet") {
-		exs = dataqa.OpenParquet(qaPath, corpus.ReadOptions{})
-	}
-	var questions []dataqa.Example
-	for ex, err := range exs {
-		if err != nil {
-			return fmt.Errorf("-qa %s: %w", qaPath, err)
-		}
-		questions = append(questions, ex)
+	questions, err := readQA(qaPath, func(dataqa.Example) bool { return true })
+	if err != nil {
+		return err
 	}
 	q, dir, err := openHFQA(ctx, modelDir, records)
 	if err != nil {

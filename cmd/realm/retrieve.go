@@ -194,11 +194,7 @@ func openRetriever(dir, corpusPath string, queryLen, docLen int) (realm.Config, 
 
 // readCorpus packs the documents of path (JSONL or Parquet) into blocks of docLen wordpieces.
 func readCorpus(tok *tokenize.Tokenizer, path string, docLen int) (*realm.Corpus, error) {
-	docs := corpus.OpenJSONL(path, corpus.ReadOptions{})
-	if strings.HasSuffix(path, ".parquet") {
-		docs = corpus.OpenParquet(path, corpus.ReadOptions{})
-	}
-	c, _, err := realm.BuildCorpus(tok, docs, docLen)
+	c, _, err := realm.BuildCorpus(tok, corpus.Open(path, corpus.ReadOptions{}), docLen)
 	if err != nil {
 		return nil, fmt.Errorf("-corpus %s: %w", path, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	dataqa "github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm/hfrealm"
 )
@@ -281,6 +282,36 @@ func TestContinueFromREALM(t *testing.T) {
 	}
 	if len(ri.REALMDirs) != 2 || ri.Config.Encoder.VocabSize != 53 || ri.Config.ProjectionDim != 16 || ri.TokenizerDir == "" {
 		t.Errorf("run.json: realm_dirs %v, vocabulary %d, d %d, tokenizer %q", ri.REALMDirs, ri.Config.Encoder.VocabSize, ri.Config.ProjectionDim, ri.TokenizerDir)
+	}
+
+	// Users' questions (-qa, NQ-open JSONL), split by hash: the Factbook's, written out.
+	var jsonl bytes.Buffer
+	nTrain := 0
+	for ex, err := range dataqa.Factbook("train") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := json.Marshal(map[string]any{"question": ex.Question, "answer": ex.Answers})
+		jsonl.Write(append(line, '\n'))
+		if dataqa.HashSplit(ex.Question) == "train" {
+			nTrain++
+		}
+	}
+	qaPath := filepath.Join(t.TempDir(), "qa.jsonl")
+	if err := os.WriteFile(qaPath, jsonl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = captureStdout(t, func() error {
+		return runFinetune(context.Background(), []string{"-dir", pre, "-qa", qaPath, "-retriever", "bm25", "-steps", "1", "-batch", "2", "-progress=false"})
+	})
+	if err != nil {
+		t.Fatalf("finetune -qa: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("fine-tuning bm25 + reader on %d questions", nTrain); !strings.Contains(out, want) || !strings.Contains(out, "exact match") {
+		t.Errorf("finetune -qa: the output lacks %q or an evaluation:\n%s", want, out)
+	}
+	if err := runFinetune(context.Background(), []string{"-dir", pre, "-qa-test", qaPath}); err == nil || !strings.Contains(err.Error(), "-qa-test needs -qa") {
+		t.Errorf("-qa-test without -qa: err = %v", err)
 	}
 
 	ft := filepath.Join(t.TempDir(), "ft")

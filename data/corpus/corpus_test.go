@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,6 +180,9 @@ func TestOpenParquet(t *testing.T) {
 	}
 	if len(docs) != 300 || docs[200] != (Document{"200", "T200", "body 200"}) {
 		t.Fatalf("got %d docs, docs[200] = %+v", len(docs), docs[200])
+	}
+	if byExt, err := collect(t, Open(path, ReadOptions{})); err != nil || !slices.Equal(byExt, docs) { // Open: by extension.
+		t.Errorf("Open(%s): %d docs, %v", path, len(byExt), err)
 	}
 
 	rows[150].Text = ""

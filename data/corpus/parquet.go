@@ -3,11 +3,21 @@ package corpus
 import (
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/realm-go/realm/data/internal/pqread"
 )
+
+// Open reads the documents of path by its extension: Parquet for .parquet (OpenParquet), JSONL
+// otherwise (.jsonl, .jsonl.gz: OpenJSONL).
+func Open(path string, opts ReadOptions) iter.Seq2[Document, error] {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		return OpenParquet(path, opts)
+	}
+	return OpenJSONL(path, opts)
+}
 
 // OpenParquet streams the documents of a Parquet file with the Hugging Face
 // Wikipedia schema: string columns "text" (required), "title" and "id" (id may

@@ -9,6 +9,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"iter"
 	"os"
@@ -52,6 +53,30 @@ func (e Example) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Open streams the examples of path by its extension: Parquet for .parquet (OpenParquet),
+// NQ-open JSONL otherwise (OpenJSONL).
+func Open(path string, opts corpus.ReadOptions) iter.Seq2[Example, error] {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		return OpenParquet(path, opts)
+	}
+	return OpenJSONL(path, opts)
+}
+
+// HashSplit assigns a question to a split by a hash of its normalised text (FNV-1a of
+// Normalize(question)): "test" for one question in ten, "dev" for another, "train" for the
+// rest. The same question always lands in the same split, whatever file or order it comes in.
+func HashSplit(question string) string {
+	h := fnv.New32a()
+	h.Write([]byte(Normalize(question)))
+	switch h.Sum32() % 10 {
+	case 0:
+		return "test"
+	case 1:
+		return "dev"
+	}
+	return "train"
 }
 
 // OpenJSONL streams the examples of an NQ-open JSONL file.

@@ -205,3 +205,24 @@ func TestOpenParquet(t *testing.T) {
 		break
 	}
 }
+
+// TestHashSplit: the split of a question depends only on its normalised text, and about a
+// tenth of the Factbook's train questions land in each of test and dev.
+func TestHashSplit(t *testing.T) {
+	if HashSplit("Who wrote Hamlet?") != HashSplit("  who wrote hamlet ") {
+		t.Error("the same question normalised differently landed in two splits")
+	}
+	n := map[string]int{}
+	for ex, err := range Factbook("train") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[HashSplit(ex.Question)]++
+	}
+	total := n["train"] + n["dev"] + n["test"]
+	for _, s := range []string{"test", "dev"} {
+		if f := float64(n[s]) / float64(total); f < 0.07 || f > 0.13 {
+			t.Errorf("%s holds %.3f of %d questions, want about 0.1", s, f, total)
+		}
+	}
+}

@@ -187,4 +187,7 @@ func TestGoSavedOpenQAInTransformers(t *testing.T) {
 			t.Errorf("%q: answer %q from block %d, transformers %q from block %d", want.Question, got.Text, got.BlockID, want.Answer, want.BlockID)
 		}
 	}
+	if _, err := q.Answer(context.Background(), " \t"); err == nil || !strings.Contains(err.Error(), "blank") {
+		t.Errorf("a blank question: err = %v", err)
+	}
 }
