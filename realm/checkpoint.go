@@ -1,12 +1,9 @@
 package realm
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/realm-go/realm/internal/atomicfile"
+	"github.com/realm-go/realm/internal/filehash"
 )
 
 // TrainState is what a trainer needs besides the variables to resume exactly where it stopped.
@@ -276,17 +274,11 @@ func hashFiles(dir string) (map[string]string, error) {
 		if !e.Type().IsRegular() || e.Name() == stateFile {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
+		sum, err := filehash.SHA256(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint: %w", err)
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint: reading %s: %w", filepath.Join(dir, e.Name()), err)
-		}
-		out[e.Name()] = hex.EncodeToString(h.Sum(nil))
+		out[e.Name()] = sum
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 // demoDefaults run the pipeline from a pre-trained BERT (scripts/demo.sh passes all-MiniLM-L6-v2)
@@ -107,7 +108,7 @@ func runDemo(ctx context.Context, args []string) error {
 	releaseMemory()
 	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, warmup: qa.warmup, retrieverLRScale: qa.retrieverLRScale,
 		readerBeam: qa.readerBeam, readerLen: qa.readerLen, spans: qa.spans, beam: 20, seed: f.seed, progress: f.progress}
-	ri := runInfo{Config: cfg}
+	ri := runs.Info{Config: cfg}
 	evs := map[string]*realm.QAEval{}
 	var realmQA *realm.QA
 	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {

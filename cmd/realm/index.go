@@ -11,6 +11,7 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 func runIndex(ctx context.Context, args []string) error {
@@ -35,11 +36,12 @@ func runIndex(ctx context.Context, args []string) error {
 	if *kind != "exact" && *kind != "hnsw" {
 		return fmt.Errorf("-kind %q: want exact or hnsw", *kind)
 	}
-	ri, c, err := openRun(*dir)
+	run, err := runs.Open(*dir)
 	if err != nil {
 		return err
 	}
-	store, err := restore(filepath.Join(*dir, "realm"))
+	ri, c := run.Info, run.Corpus
+	store, err := runs.Restore(filepath.Join(*dir, "realm"))
 	if err != nil {
 		return err
 	}

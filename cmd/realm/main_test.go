@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 func TestBadFlagsAreClearErrors(t *testing.T) {
@@ -163,7 +164,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil || rc.Spans != realm.SpansWholeWord || rc.SeqLen != 128 || rc.ReaderBeam != 3 {
 		t.Errorf("recorded reader %+v, %v: want the demo's whole-word spans, its -reader-len and the flag's beam", rc, err)
 	}
-	if err := os.Remove(filepath.Join(dir, "qa-ict", readerFile)); err != nil {
+	if err := os.Remove(filepath.Join(dir, "qa-ict", runs.ReaderFile)); err != nil {
 		t.Fatal(err)
 	}
 	if rc, err := f.fineTunedReader(filepath.Join(dir, "qa-ict")); err != nil || !rc.WholeWords() {

@@ -22,6 +22,7 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 // pipelineFlags are the flags shared by demo and pretrain.
@@ -253,9 +254,9 @@ func subset[T any](xs []T, named []bool, want bool) []T {
 	return out
 }
 
-// runInfo is what run.json records of a run with model configuration cfg.
-func (f *pipelineFlags) runInfo(cfg realm.Config) runInfo {
-	ri := runInfo{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
+// info is what run.json records of a run with model configuration cfg.
+func (f *pipelineFlags) info(cfg realm.Config) runs.Info {
+	ri := runs.Info{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
 	if f.pretrained != nil {
 		ri.REALMDirs, ri.TokenizerDir = strings.Split(f.realmDirs, ","), f.pretrained.TokenizerDir
 	}
@@ -279,15 +280,15 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		defer release()
 		// A new run records itself at once (an interrupted one can still be evaluated); an
 		// existing run's run.json is rewritten only once the pipeline has accepted the flags.
-		if _, err := os.Stat(filepath.Join(f.dir, runInfoFile)); errors.Is(err, fs.ErrNotExist) {
-			if err := writeRunInfo(f.dir, f.runInfo(pc.Model)); err != nil {
+		if _, err := os.Stat(filepath.Join(f.dir, runs.InfoFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := runs.WriteInfo(f.dir, f.info(pc.Model)); err != nil {
 				return nil, ev, err
 			}
 		}
 	}
 	res, err := realm.RunPipeline(ctx, be, pc)
 	if err == nil && f.dir != "" {
-		err = writeRunInfo(f.dir, f.runInfo(res.Config))
+		err = runs.WriteInfo(f.dir, f.info(res.Config))
 	}
 	if err != nil {
 		return nil, ev, err

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,79 +17,12 @@ import (
 
 	"github.com/realm-go/realm/data/corpus"
 	dataqa "github.com/realm-go/realm/data/qa"
-	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/hfrealm"
+	"github.com/realm-go/realm/realm/runs"
 )
-
-// runInfo is what pretrain and demo record in run.json so that later commands rebuild exactly
-// the same corpus and model configuration.
-type runInfo struct {
-	Config     realm.Config `json:"config"`
-	MaxDocs    int          `json:"max_docs"`
-	Titles     []string     `json:"titles,omitempty"`
-	CorpusPath string       `json:"corpus_path,omitempty"`
-	BERTDir    string       `json:"bert_dir,omitempty"`
-	// REALMDirs are the released REALM checkpoints the run continued from (-realm), and
-	// TokenizerDir the directory of their tokenizer.
-	REALMDirs    []string `json:"realm_dirs,omitempty"`
-	TokenizerDir string   `json:"tokenizer_dir,omitempty"`
-	Seed         uint64   `json:"seed"`
-}
-
-const runInfoFile = "run.json"
-
-func writeRunInfo(dir string, ri runInfo) error {
-	data, err := json.MarshalIndent(ri, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, runInfoFile), append(data, '\n'))
-}
-
-// openRun reads dir/run.json and rebuilds the run's corpus.
-func openRun(dir string) (runInfo, *realm.Corpus, error) {
-	var ri runInfo
-	data, err := os.ReadFile(filepath.Join(dir, runInfoFile))
-	if err != nil {
-		return ri, nil, fmt.Errorf("-dir %s is not a pre-training run directory (run 'realm pretrain' or 'realm demo' first): %w", dir, err)
-	}
-	if err := json.Unmarshal(data, &ri); err != nil {
-		return ri, nil, fmt.Errorf("%s: %w", filepath.Join(dir, runInfoFile), err)
-	}
-	tok, err := tokenize.Default()
-	if d := cmp.Or(ri.TokenizerDir, ri.BERTDir); d != "" {
-		tok, err = tokenize.FromDir(d)
-	}
-	if err != nil {
-		return ri, nil, err
-	}
-	docs := corpus.Factbook()
-	if ri.CorpusPath != "" {
-		docs = corpus.Open(ri.CorpusPath, corpus.ReadOptions{})
-	}
-	docs = corpus.Head(corpus.WithTitles(docs, ri.Titles), ri.MaxDocs)
-	c, _, err := realm.BuildCorpus(tok, docs, ri.Config.DocLen)
-	return ri, c, err
-}
-
-// restore loads the newest checkpoint of a phase directory into a new store.
-func restore(dir string) (*model.Store, error) {
-	store := model.NewStore()
-	_, ok, err := realm.Checkpoints{Dir: dir}.Restore(store)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%s holds %w", dir, errNoCheckpoint)
-	}
-	return store, nil
-}
-
-// errNoCheckpoint is restore's error for a directory without any checkpoint.
-var errNoCheckpoint = errors.New("no checkpoint")
 
 // questions reads a QA split: that of -qa (and -qa-test) when given, else the Factbook's,
 // keeping the questions about countries in the corpus.
@@ -196,29 +128,10 @@ func validReaderSpans(spans string) error {
 	return nil
 }
 
-// readerFile records, in a fine-tuned QA directory, the reader configuration it was trained
-// with (its candidate spans above all), for eval and ask.
-const readerFile = "reader.json"
-
-// fineTunedReader is the reader configuration of the QA model fine-tuned in dir: the one
-// recorded there with the beam of the flags, or, for runs fine-tuned before it was recorded,
-// the flags' with whole-word spans (what those runs scored).
+// fineTunedReader is the reader configuration recorded in the fine-tuned QA directory dir
+// (runs.ReaderConfig), reading -reader-beam blocks.
 func (f *qaFlags) fineTunedReader(dir string) (realm.ReaderConfig, error) {
-	rc := f.readerConfig()
-	data, err := os.ReadFile(filepath.Join(dir, readerFile))
-	if errors.Is(err, os.ErrNotExist) {
-		rc.Spans = ""
-		return rc, nil
-	}
-	if err != nil {
-		return rc, err
-	}
-	beam := rc.ReaderBeam
-	if err := json.Unmarshal(data, &rc); err != nil {
-		return rc, fmt.Errorf("%s: %w", filepath.Join(dir, readerFile), err)
-	}
-	rc.ReaderBeam = beam
-	return rc, rc.Validate()
+	return runs.ReaderConfig(dir, f.readerConfig())
 }
 
 func (f *qaFlags) retrievers() ([]string, error) {
@@ -243,18 +156,6 @@ func (f *qaFlags) validSplit() error {
 	}
 	return fmt.Errorf("-split %q: want one of %v", f.split, dataqa.Splits)
 }
-
-// pretrainedStore returns the store a retriever's QA model starts from: REALM's final checkpoint,
-// or the ICT checkpoint for the ICT-only baseline (ORQA: ICT retriever, MLM-only encoder). BM25
-// reads with REALM's pre-trained encoder.
-func pretrainedStore(dir, kind string) (*model.Store, error) {
-	if kind == realm.RetrieverICT {
-		return restore(filepath.Join(dir, "ict"))
-	}
-	return restore(filepath.Join(dir, "realm"))
-}
-
-func qaDir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
 
 // docEmbeddings returns the corpus embeddings of a pre-trained store's document tower, [N, d]
 // by block id, when they are known already (nil: BuildQA embeds the corpus).
@@ -285,8 +186,8 @@ func cachedEmbeddings(be compute.Backend, cfg realm.Config, c *realm.Corpus, cac
 
 // fineTuneQA fine-tunes one retriever's QA model and evaluates it. embed, when not nil, gives
 // the dense retrievers' corpus embeddings.
-func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string, embed docEmbeddings, out io.Writer) (*realm.QA, *realm.QAEval, error) {
-	store, err := pretrainedStore(f.dir, kind)
+func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runs.Info, c *realm.Corpus, kind string, embed docEmbeddings, out io.Writer) (*realm.QA, *realm.QAEval, error) {
+	store, err := runs.PretrainedStore(f.dir, kind)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,14 +196,14 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 	if err := rc.Validate(); err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(qaDir(f.dir, kind), 0o755); err != nil {
+	if err := os.MkdirAll(runs.QADir(f.dir, kind), 0o755); err != nil {
 		return nil, nil, err
 	}
 	data, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(qaDir(f.dir, kind), readerFile), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(runs.QADir(f.dir, kind), runs.ReaderFile), append(data, '\n')); err != nil {
 		return nil, nil, err
 	}
 	var q *realm.QA
@@ -323,7 +224,7 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo,
 		return nil, nil, err
 	}
 	fmt.Fprintf(out, "fine-tuning %s + reader on %d questions, %d steps\n", kind, len(train), f.steps)
-	run := realm.RunConfig{Dir: qaDir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
+	run := realm.RunConfig{Dir: runs.QADir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
 		Attach: progressBar(f.progress), Log: out, LogEvery: max(1, f.steps/10)}
 	if f.retrieverLRScale != 1 {
 		run.LRScale = map[string]float64{ri.Config.QueryTowerScope(): f.retrieverLRScale}
@@ -348,7 +249,7 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(qaDir(f.dir, q.Retriever.Name()), "eval-"+f.split+".json"), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(runs.QADir(f.dir, q.Retriever.Name()), "eval-"+f.split+".json"), data); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(out, "\n%s on the %s split:\n", q.Retriever.Name(), f.split)
@@ -356,33 +257,6 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 		return nil, err
 	}
 	return ev, nil
-}
-
-// loadFineTuned opens the QA model that finetune left in dir/qa-<kind>.
-func loadFineTuned(ctx context.Context, be compute.Backend, f *qaFlags, ri runInfo, c *realm.Corpus, kind string) (*realm.QA, error) {
-	store, err := restore(qaDir(f.dir, kind))
-	if errors.Is(err, errNoCheckpoint) {
-		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
-	}
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.fineTunedReader(qaDir(f.dir, kind))
-	if err != nil {
-		return nil, err
-	}
-	if kind == realm.RetrieverBM25 {
-		b, err := realm.NewBM25(c, realm.DefaultBM25Params())
-		if err != nil {
-			return nil, err
-		}
-		return realm.NewQA(be, store, ri.Config, rc, c, b)
-	}
-	r, err := realm.LoadDenseRetriever(be, store, ri.Config, c, filepath.Join(qaDir(f.dir, kind), realm.QAIndexFile), kind)
-	if err != nil {
-		return nil, err
-	}
-	return realm.NewQA(be, store, ri.Config, rc, c, r)
 }
 
 func printBaselines(out io.Writer, split string, evs map[string]*realm.QAEval) {
@@ -406,10 +280,9 @@ func printBaselines(out io.Writer, split string, evs map[string]*realm.QAEval) {
 // qaRun is what finetune, eval and ask work on: the retrievers asked for, the pre-training run
 // (its configuration and corpus) and the backend.
 type qaRun struct {
-	kinds  []string
-	info   runInfo
-	corpus *realm.Corpus
-	be     compute.Backend
+	kinds []string
+	run   *runs.Run
+	be    compute.Backend
 }
 
 // open checks the flags the QA commands share and opens the run directory.
@@ -421,7 +294,7 @@ func (f *qaFlags) open() (*qaRun, error) {
 	if err := f.validSplit(); err != nil {
 		return nil, err
 	}
-	ri, c, err := openRun(f.dir)
+	run, err := runs.Open(f.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +302,7 @@ func (f *qaFlags) open() (*qaRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &qaRun{kinds: kinds, info: ri, corpus: c, be: be}, nil
+	return &qaRun{kinds: kinds, run: run, be: be}, nil
 }
 
 func runFinetune(ctx context.Context, args []string) error {
@@ -449,7 +322,7 @@ func runFinetune(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(f.dir, runInfoFile)); err == nil || *realmDirs != "" {
+	if _, err := os.Stat(filepath.Join(f.dir, runs.InfoFile)); err == nil || *realmDirs != "" {
 		release, err := realm.LockDir(f.dir) // one run at a time in a directory.
 		if err != nil {
 			return err
@@ -476,7 +349,7 @@ func runFinetune(ctx context.Context, args []string) error {
 	}
 	evs := map[string]*realm.QAEval{}
 	for _, kind := range r.kinds {
-		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.info, r.corpus, kind, nil, os.Stdout); err != nil {
+		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.run.Info, r.run.Corpus, kind, nil, os.Stdout); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 	}
@@ -487,7 +360,7 @@ func runFinetune(ctx context.Context, args []string) error {
 // startFromREALM makes dir a run that starts from the released REALM checkpoints dirs (a
 // comma-separated list, hub ids resolved): run.json and, in realm/, a checkpoint of no step.
 func startFromREALM(ctx context.Context, dir, dirs, corpusPath string, maxDocs, queryLen, docLen int, seed uint64) error {
-	if _, err := os.Stat(filepath.Join(dir, runInfoFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, runs.InfoFile)); err == nil {
 		return fmt.Errorf("-realm: -dir %s already holds a run; give a new directory", dir)
 	}
 	local, pt, err := loadREALM(ctx, dirs)
@@ -507,7 +380,7 @@ func startFromREALM(ctx context.Context, dir, dirs, corpusPath string, maxDocs, 
 	if _, err := (realm.Checkpoints{Dir: filepath.Join(dir, "realm")}).Save(pt.Store, realm.TrainState{Task: "realm", Seed: seed}); err != nil {
 		return err
 	}
-	return writeRunInfo(dir, runInfo{Config: cfg, MaxDocs: maxDocs, CorpusPath: corpusPath, REALMDirs: local, TokenizerDir: pt.TokenizerDir, Seed: seed})
+	return runs.WriteInfo(dir, runs.Info{Config: cfg, MaxDocs: maxDocs, CorpusPath: corpusPath, REALMDirs: local, TokenizerDir: pt.TokenizerDir, Seed: seed})
 }
 
 func runEval(ctx context.Context, args []string) error {
@@ -534,11 +407,11 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	evs := map[string]*realm.QAEval{}
 	for _, kind := range r.kinds {
-		q, err := loadFineTuned(ctx, r.be, &f, r.info, r.corpus, kind)
+		q, err := r.run.QA(r.be, kind, f.readerConfig())
 		if err != nil {
 			return err
 		}
-		if evs[kind], err = evaluateQA(ctx, q, &f, r.corpus, os.Stdout); err != nil {
+		if evs[kind], err = evaluateQA(ctx, q, &f, r.run.Corpus, os.Stdout); err != nil {
 			return err
 		}
 	}
@@ -569,7 +442,7 @@ func runAsk(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	q, err := loadFineTuned(ctx, r.be, &f, r.info, r.corpus, r.kinds[0])
+	q, err := r.run.QA(r.be, r.kinds[0], f.readerConfig())
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/hfrealm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 // retrieval is one question's line of `realm retrieve -json`.
@@ -146,12 +147,13 @@ func isOpenQA(dir string) bool {
 // openRetriever opens -model: a Hugging Face REALM directory (its retriever and tokenizer, the
 // corpus from corpusPath) or a run directory (its REALM checkpoint and corpus, or corpusPath).
 func openRetriever(dir, corpusPath string, queryLen, docLen int) (realm.Config, *model.Store, *realm.Corpus, error) {
-	if _, err := os.Stat(filepath.Join(dir, runInfoFile)); err == nil {
-		ri, c, err := openRun(dir)
+	if _, err := os.Stat(filepath.Join(dir, runs.InfoFile)); err == nil {
+		run, err := runs.Open(dir)
 		if err != nil {
-			return ri.Config, nil, nil, err
+			return realm.Config{}, nil, nil, err
 		}
-		store, err := pretrainedStore(dir, realm.RetrieverREALM)
+		ri, c := run.Info, run.Corpus
+		store, err := run.Pretrained(realm.RetrieverREALM)
 		if err != nil {
 			return ri.Config, nil, nil, err
 		}

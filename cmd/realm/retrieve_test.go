@@ -18,6 +18,7 @@ import (
 	dataqa "github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm/hfrealm"
+	"github.com/realm-go/realm/realm/runs"
 )
 
 // fixtures is realm/hfrealm's directory of transformers' REALM fixtures.
@@ -276,10 +277,11 @@ func TestContinueFromREALM(t *testing.T) {
 	if !strings.Contains(out, "loaded a pre-trained REALM") || !strings.Contains(out, "no ICT warm start") || strings.Contains(out, "masked-LM pre-training") {
 		t.Errorf("pretrain -realm did not start from the checkpoints:\n%s", out)
 	}
-	ri, _, err := openRun(pre)
+	run, err := runs.Open(pre)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ri := run.Info
 	if len(ri.REALMDirs) != 2 || ri.Config.Encoder.VocabSize != 53 || ri.Config.ProjectionDim != 16 || ri.TokenizerDir == "" {
 		t.Errorf("run.json: realm_dirs %v, vocabulary %d, d %d, tokenizer %q", ri.REALMDirs, ri.Config.Encoder.VocabSize, ri.Config.ProjectionDim, ri.TokenizerDir)
 	}
@@ -326,7 +328,7 @@ func TestContinueFromREALM(t *testing.T) {
 	if !strings.Contains(out, "fine-tuning realm + reader") || !strings.Contains(out, "exact match") {
 		t.Errorf("finetune -realm printed no fine-tuning and evaluation:\n%s", out)
 	}
-	store, err := restore(filepath.Join(ft, "realm"))
+	store, err := runs.Restore(filepath.Join(ft, "realm"))
 	if err != nil {
 		t.Fatal(err)
 	}

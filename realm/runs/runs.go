@@ -1,0 +1,215 @@
+// Package runs opens the run directories that realm's pipelines write: run.json, which says how
+// to rebuild the corpus and the model; the checkpoints of each phase (mlm/, ict/, realm/, see
+// realm.Checkpoints); and the fine-tuned open-QA models (qa-<retriever>/, with reader.json and
+// the fixed document index). The command line (realm pretrain, demo, finetune, eval, ask) and
+// the notebooks go through it, and so can a program of one's own:
+//
+//	run, err := runs.Open("out/demo")
+//	q, err := run.QA(backend, realm.RetrieverREALM)
+//	a, err := q.Answer(ctx, "What is the capital of Mongolia?")
+package runs
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/atomicfile"
+	"github.com/realm-go/realm/internal/filehash"
+	"github.com/realm-go/realm/realm"
+)
+
+// InfoFile is the file of a run directory that Info is written to.
+const InfoFile = "run.json"
+
+// ReaderFile is the file of a fine-tuned QA directory that records its reader's configuration.
+const ReaderFile = "reader.json"
+
+// Info is what a run records in run.json so that later commands rebuild exactly the same corpus
+// and model configuration.
+type Info struct {
+	// Config is the model's configuration.
+	Config realm.Config `json:"config"`
+	// MaxDocs, Titles and CorpusPath select the corpus: the first MaxDocs documents (0: all)
+	// with one of Titles (nil: any) of CorpusPath (JSONL or Parquet; "": the embedded
+	// Factbook).
+	MaxDocs    int      `json:"max_docs"`
+	Titles     []string `json:"titles,omitempty"`
+	CorpusPath string   `json:"corpus_path,omitempty"`
+	// CorpusSHA256 is the SHA-256 of the file at CorpusPath when the run began: Open refuses a
+	// corpus file that changed since, whose blocks would not be the run's.
+	CorpusSHA256 string `json:"corpus_sha256,omitempty"`
+	// BERTDir is the Hugging Face BERT the run started from (its tokenizer is the run's).
+	BERTDir string `json:"bert_dir,omitempty"`
+	// REALMDirs are the released REALM checkpoints the run continued from, and TokenizerDir the
+	// directory of their tokenizer.
+	REALMDirs    []string `json:"realm_dirs,omitempty"`
+	TokenizerDir string   `json:"tokenizer_dir,omitempty"`
+	// Seed is the seed of the data order.
+	Seed uint64 `json:"seed"`
+}
+
+// WriteInfo writes info to dir/run.json, atomically, with the checksum of its corpus file.
+func WriteInfo(dir string, info Info) error {
+	if info.CorpusPath != "" {
+		sum, err := filehash.SHA256(info.CorpusPath)
+		if err != nil {
+			return fmt.Errorf("runs: %w", err)
+		}
+		info.CorpusSHA256 = sum
+	}
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, InfoFile), append(data, '\n'))
+}
+
+// ReadInfo reads dir/run.json.
+func ReadInfo(dir string) (Info, error) {
+	var info Info
+	path := filepath.Join(dir, InfoFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return info, fmt.Errorf("%s is not a pre-training run directory (run 'realm pretrain' or 'realm demo' first): %w", dir, err)
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, nil
+}
+
+// Run is an opened run directory: its Info and its corpus, rebuilt.
+type Run struct {
+	// Dir is the run directory.
+	Dir string
+	// Info is its run.json.
+	Info Info
+	// Corpus is the run's corpus, rebuilt from Info.
+	Corpus *realm.Corpus
+}
+
+// Open reads the run in dir and rebuilds its corpus with its tokenizer. A corpus file whose
+// checksum differs from the one recorded is an error naming it.
+func Open(dir string) (*Run, error) {
+	info, err := ReadInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenize.Default()
+	if d := cmp.Or(info.TokenizerDir, info.BERTDir); d != "" {
+		tok, err = tokenize.FromDir(d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runs: %s: %w", dir, err)
+	}
+	docs := corpus.Factbook()
+	if info.CorpusPath != "" {
+		if info.CorpusSHA256 != "" {
+			sum, err := filehash.SHA256(info.CorpusPath)
+			if err != nil {
+				return nil, fmt.Errorf("runs: %s: %w", dir, err)
+			}
+			if sum != info.CorpusSHA256 {
+				return nil, fmt.Errorf("runs: the corpus %s changed since the run %s began (SHA-256 %s, run.json recorded %s)", info.CorpusPath, dir, sum, info.CorpusSHA256)
+			}
+		}
+		docs = corpus.Open(info.CorpusPath, corpus.ReadOptions{})
+	}
+	docs = corpus.Head(corpus.WithTitles(docs, info.Titles), info.MaxDocs)
+	c, _, err := realm.BuildCorpus(tok, docs, info.Config.DocLen)
+	if err != nil {
+		return nil, fmt.Errorf("runs: %s: %w", dir, err)
+	}
+	return &Run{Dir: dir, Info: info, Corpus: c}, nil
+}
+
+// ErrNoCheckpoint is Restore's error (wrapped) for a directory without any checkpoint.
+var ErrNoCheckpoint = errors.New("no checkpoint")
+
+// Restore loads the newest checkpoint of a phase directory into a new store.
+func Restore(dir string) (*model.Store, error) {
+	store := model.NewStore()
+	_, ok, err := realm.Checkpoints{Dir: dir}.Restore(store)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s holds %w", dir, ErrNoCheckpoint)
+	}
+	return store, nil
+}
+
+// Pretrained returns the store a retriever's QA model starts from: REALM's final checkpoint,
+// or the ICT checkpoint for the ICT-only baseline (ORQA: ICT retriever, MLM-only encoder). BM25
+// starts from REALM's (its encoder initialises the reader).
+func (r *Run) Pretrained(kind string) (*model.Store, error) { return PretrainedStore(r.Dir, kind) }
+
+// PretrainedStore is Run.Pretrained for the run in dir, without opening it.
+func PretrainedStore(dir, kind string) (*model.Store, error) {
+	if kind == realm.RetrieverICT {
+		return Restore(filepath.Join(dir, "ict"))
+	}
+	return Restore(filepath.Join(dir, "realm"))
+}
+
+// QADir is the directory of the QA model fine-tuned over retriever kind in run dir.
+func QADir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
+
+// ReaderConfig reads the reader configuration recorded in a fine-tuned QA directory (reader.json)
+// over base; base.ReaderBeam is kept (how many blocks to read is the caller's). A directory
+// fine-tuned before reader.json existed scored whole-word spans (Spans "").
+func ReaderConfig(qaDir string, base realm.ReaderConfig) (realm.ReaderConfig, error) {
+	rc := base
+	path := filepath.Join(qaDir, ReaderFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		rc.Spans = ""
+		return rc, nil
+	}
+	if err != nil {
+		return rc, err
+	}
+	if err := json.Unmarshal(data, &rc); err != nil {
+		return rc, fmt.Errorf("%s: %w", path, err)
+	}
+	rc.ReaderBeam = base.ReaderBeam
+	return rc, rc.Validate()
+}
+
+// QA opens the QA model fine-tuned over retriever kind (realm, ict or bm25), reading base's
+// ReaderBeam blocks per question (base's other fields are those of reader.json when recorded).
+func (r *Run) QA(be compute.Backend, kind string, base realm.ReaderConfig) (*realm.QA, error) {
+	dir := QADir(r.Dir, kind)
+	store, err := Restore(dir)
+	if errors.Is(err, ErrNoCheckpoint) {
+		return nil, fmt.Errorf("%w (run 'realm finetune -retriever %s' first)", err, kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc, err := ReaderConfig(dir, base)
+	if err != nil {
+		return nil, err
+	}
+	if kind == realm.RetrieverBM25 {
+		b, err := realm.NewBM25(r.Corpus, realm.DefaultBM25Params())
+		if err != nil {
+			return nil, err
+		}
+		return realm.NewQA(be, store, r.Info.Config, rc, r.Corpus, b)
+	}
+	d, err := realm.LoadDenseRetriever(be, store, r.Info.Config, r.Corpus, filepath.Join(dir, realm.QAIndexFile), kind)
+	if err != nil {
+		return nil, err
+	}
+	return realm.NewQA(be, store, r.Info.Config, rc, r.Corpus, d)
+}
