@@ -360,6 +360,32 @@ func TestPretrainPipeline(t *testing.T) {
 	if accR < 0 || accR > 1 || accN < 0 || accN > 1 || math.IsNaN(util) {
 		t.Errorf("EvaluateLM = %v %v %v", accR, accN, util)
 	}
+	// Score reads the same sentences one by one: its mean utility is EvaluateLM's, p(z|x) sums
+	// to 1 and r(z) to 0 over each sentence's candidates (∅ first, never the source block).
+	B := run.BatchSize
+	full := p.Eval[:len(p.Eval)/B*B]
+	scored, err := p.Score(ctx, full)
+	if err != nil || len(scored) != len(full) {
+		t.Fatalf("Score: %d results for %d sentences, %v", len(scored), len(full), err)
+	}
+	meanU := 0.0
+	for i, sc := range scored {
+		meanU += sc.Utility / float64(len(scored))
+		sumP, sumR := 0.0, 0.0
+		for k := range sc.PZ {
+			sumP, sumR = sumP+sc.PZ[k], sumR+sc.R[k]
+		}
+		if len(sc.Blocks) != cfg.TopK || sc.Blocks[0] != -1 || slices.Contains(sc.Blocks, full[i].BlockID) ||
+			math.Abs(sumP-1) > 1e-4 || math.Abs(sumR) > 1e-3 || !(sc.LogLikelihood <= 0) {
+			t.Errorf("sentence %d: blocks %v (source %d), Σp(z|x) %v, Σr(z) %v, log p(y|x) %v", i, sc.Blocks, full[i].BlockID, sumP, sumR, sc.LogLikelihood)
+		}
+	}
+	if math.Abs(meanU-util) > 1e-3*max(1, math.Abs(util)) {
+		t.Errorf("Score's mean utility %v, EvaluateLM's %v", meanU, util)
+	}
+	if one, err := p.Score(ctx, full[:1]); err != nil || len(one) != 1 || math.Abs(one[0].Utility-scored[0].Utility) > 1e-4 {
+		t.Errorf("Score of one sentence (a padded batch): %+v, %v; in a full batch %+v", one, err, scored[0])
+	}
 	recall, random, err := p.EvaluateRetrieval(ctx, ictSnap, p.Eval)
 	if err != nil {
 		t.Fatal(err)

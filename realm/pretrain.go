@@ -434,7 +434,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			return err
 		}
 	}
-	cfg, sp := p.Cfg, special(p.Corpus.Tok)
+	cfg := p.Cfg
 	ord := &order{n: len(p.Train), seed: p.Run.Seed}
 	acc := &accuracySampler{p: p, every: int64(p.Run.MetricsEvery), logEvery: int64(p.Run.LogEvery), last: int64(p.Run.Steps)}
 	ph := &phase{task: "realm", run: p.Run.RunConfig, backend: p.Backend, store: p.Store, config: cfg, history: p.History,
@@ -458,15 +458,9 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 				exs[b] = p.Train[ord.at(step*int64(B)+int64(b))]
 			}
 			idx, _ := p.Refresher.Index()
-			docs, err := p.candidates(exs, idx, p.live)
+			d, _, err := p.batchData(exs, idx)
 			if err != nil {
 				return nil, err
-			}
-			d := cfg.NewBatchData(B)
-			for b, ex := range exs {
-				if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
-					return nil, fmt.Errorf("block %d sentence %d: %w", ex.BlockID, ex.Sentence, err)
-				}
 			}
 			ts := d.Tensors()
 			if err := acc.measure(step+1, ts); err != nil { // batch `step` is trained by global step step+1.
@@ -643,7 +637,6 @@ func (p *Pretrainer) lmExec() (*model.Exec, error) {
 // EvaluateLM measures, on exs with the index in service and the current θ, masked-token
 // accuracy with retrieval and with the null document only, and the mean retrieval utility.
 func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (accR, accNull, utility float64, err error) {
-	cfg, sp := p.Cfg, special(p.Corpus.Tok)
 	exec, err := p.lmExec()
 	if err != nil {
 		return 0, 0, 0, err
@@ -659,16 +652,9 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		if err := ctx.Err(); err != nil {
 			return 0, 0, 0, err
 		}
-		batch := exs[start : start+B]
-		docs, err := p.candidates(batch, idx, p.live)
+		d, _, err := p.batchData(exs[start:start+B], idx)
 		if err != nil {
 			return 0, 0, 0, err
-		}
-		d := cfg.NewBatchData(B)
-		for b, ex := range batch {
-			if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
-				return 0, 0, 0, err
-			}
 		}
 		args := make([]any, 0, 12)
 		for _, t := range d.Tensors() {
@@ -688,4 +674,102 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		return 0, 0, 0, fmt.Errorf("realm: %d held-out sentences, fewer than a batch of %d", len(exs), B)
 	}
 	return sumR / count, sumN / count, sumU / float64(n), nil
+}
+
+// batchData retrieves the candidates of exs from idx with the live retriever (the source block
+// excluded) and featurises them with ∅ as a batch of len(exs).
+func (p *Pretrainer) batchData(exs []examples.Pretrain, idx mips.Index) (*BatchData, [][]Doc, error) {
+	docs, err := p.candidates(exs, idx, p.live)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp := special(p.Corpus.Tok)
+	d := p.Cfg.NewBatchData(len(exs))
+	for b, ex := range exs {
+		if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
+			return nil, nil, fmt.Errorf("block %d sentence %d: %w", ex.BlockID, ex.Sentence, err)
+		}
+	}
+	return d, docs, nil
+}
+
+// Scored is one masked sentence as REALM reads it: the candidates it retrieved and what each
+// contributes to predicting the masked tokens (Pretrainer.Score).
+type Scored struct {
+	// Blocks are the candidates' block ids, the null document ∅ first (as −1).
+	Blocks []int64
+	// PZ is p(z|x) of each candidate, and R the paper's r(z) (how much more likely the masked
+	// tokens are with z than on average over the candidates), both in the order of Blocks.
+	PZ, R []float64
+	// LogLikelihood is log p(y|x) summed over the masked tokens.
+	LogLikelihood float64
+	// Utility is the retrieval utility log p(y|x) − log p(y|∅,x).
+	Utility float64
+}
+
+// scoreExec returns an executable of Config.Forward in inference mode over a batch's tensors:
+// log p(z|x) [B, K], r(z) [B, K], the utility [B] and log p(y_j|x) masked to the real tokens
+// and summed [B].
+func (p *Pretrainer) scoreExec() (*model.Exec, error) {
+	cfg := p.Cfg
+	return model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
+		b := BatchFromNodes(in)
+		o := cfg.Forward(scope, b)
+		ll := ReduceSum(Mul(o.Marginal, ConvertDType(b.TargetMask, o.Marginal.DType())), -1)
+		return []*Node{o.LogPz, o.R, o.Utility, ll}
+	})
+}
+
+// Score reads the masked sentences exs as REALM pre-training does, with the index in service
+// and the current parameters (no update): for each sentence the top-k candidates (its source
+// block excluded, ∅ added), p(z|x), r(z), log p(y|x) and the retrieval utility.
+func (p *Pretrainer) Score(ctx context.Context, exs []examples.Pretrain) ([]Scored, error) {
+	if p.Refresher == nil {
+		return nil, fmt.Errorf("realm: Score before BuildIndex")
+	}
+	if len(exs) == 0 {
+		return nil, nil
+	}
+	exec, err := p.scoreExec()
+	if err != nil {
+		return nil, err
+	}
+	idx, _ := p.Refresher.Index()
+	B, K := p.Run.BatchSize/p.Run.parts(), p.Cfg.TopK
+	out := make([]Scored, 0, len(exs))
+	for start := 0; start < len(exs); start += B {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch := make([]examples.Pretrain, B) // the graph's batch is fixed: pad with the first.
+		for i := range batch {
+			batch[i] = exs[min(start+i, len(exs)-1)]
+		}
+		d, docs, err := p.batchData(batch, idx)
+		if err != nil {
+			return nil, err
+		}
+		args := make([]any, 0, 12)
+		for _, t := range d.Tensors() {
+			args = append(args, t)
+		}
+		res, err := exec.Call(args...)
+		if err != nil {
+			return nil, fmt.Errorf("realm: scoring: %w", err)
+		}
+		logPz, r := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
+		util, ll := tensors.MustCopyFlatData[float32](res[2]), tensors.MustCopyFlatData[float32](res[3])
+		for b := 0; b < B && start+b < len(exs); b++ {
+			s := Scored{Blocks: []int64{-1}, LogLikelihood: float64(ll[b]), Utility: float64(util[b])}
+			for _, doc := range docs[b] {
+				s.Blocks = append(s.Blocks, doc.ID)
+			}
+			for k := range K {
+				s.PZ = append(s.PZ, math.Exp(float64(logPz[b*K+k])))
+				s.R = append(s.R, float64(r[b*K+k]))
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
