@@ -53,9 +53,7 @@ func NewCorpus(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error]) (*C
 		}
 		t, ok := titles[b.Title]
 		if !ok {
-			for _, p := range tok.Tokenize(b.Title) {
-				t = append(t, p.ID)
-			}
+			t = tok.IDs(b.Title)
 			titles[b.Title] = t
 		}
 		c.Blocks = append(c.Blocks, b)
@@ -107,11 +105,7 @@ func (c *Corpus) Doc(id int64) (Doc, error) {
 	if err != nil {
 		return Doc{}, err
 	}
-	var title []int32
-	for _, p := range c.Tok.Tokenize(b.Title) {
-		title = append(title, p.ID)
-	}
-	return Doc{ID: id, Title: title, Body: b.TokenIDs}, nil
+	return Doc{ID: id, Title: c.Tok.IDs(b.Title), Body: b.TokenIDs}, nil
 }
 
 // sortedKeys returns m's keys in order.

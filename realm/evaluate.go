@@ -124,10 +124,7 @@ func (p *Pretrainer) TitleNamed(ex examples.Pretrain) bool { return p.Corpus.Tit
 // TitleNamed reports whether ex's visible wordpieces spell the title of its source block in c
 // (see Pretrainer.TitleNamed).
 func (c *Corpus) TitleNamed(ex examples.Pretrain) bool {
-	var title []int32
-	for _, pc := range c.Tok.Tokenize(c.Blocks[ex.BlockID].Title) {
-		title = append(title, pc.ID)
-	}
+	title := c.titles[ex.BlockID] // the title's pieces, tokenised once by NewCorpus.
 	if len(title) == 0 {
 		return false
 	}

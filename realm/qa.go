@@ -37,12 +37,9 @@ type QARetriever interface {
 
 // questionPieces returns the wordpiece ids of a question cut to the query's QueryLen−2.
 func questionPieces(tok *tokenize.Tokenizer, question string, queryLen int) []int32 {
-	ps := tok.Tokenize(question)
-	ids := make([]int32, 0, min(len(ps), queryLen-2))
-	for _, p := range ps[:min(len(ps), queryLen-2)] {
-		ids = append(ids, p.ID)
-	}
-	return ids
+	ids := tok.IDs(question)
+	n := min(len(ids), queryLen-2)
+	return ids[:n:n]
 }
 
 // putQuery writes [CLS] x [SEP] (types 0) and padding into row i of flat [·, Q] slices.

@@ -160,14 +160,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	// The reader's configuration is recorded beside each fine-tuned model, and eval reads it.
 	var f qaFlags
 	f.readerBeam = 3
-	rc, err := f.fineTunedReader(filepath.Join(dir, "qa-ict"))
+	rc, err := runs.ReaderConfig(filepath.Join(dir, "qa-ict"), f.readerConfig())
 	if err != nil || rc.Spans != realm.SpansWholeWord || rc.SeqLen != 128 || rc.ReaderBeam != 3 {
 		t.Errorf("recorded reader %+v, %v: want the demo's whole-word spans, its -reader-len and the flag's beam", rc, err)
 	}
 	if err := os.Remove(filepath.Join(dir, "qa-ict", runs.ReaderFile)); err != nil {
 		t.Fatal(err)
 	}
-	if rc, err := f.fineTunedReader(filepath.Join(dir, "qa-ict")); err != nil || !rc.WholeWords() {
+	if rc, err := runs.ReaderConfig(filepath.Join(dir, "qa-ict"), f.readerConfig()); err != nil || !rc.WholeWords() {
 		t.Errorf("a run fine-tuned before the record: reader %+v, %v; want whole-word spans", rc, err)
 	}
 }

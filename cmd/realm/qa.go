@@ -128,12 +128,6 @@ func validReaderSpans(spans string) error {
 	return nil
 }
 
-// fineTunedReader is the reader configuration recorded in the fine-tuned QA directory dir
-// (runs.ReaderConfig), reading -reader-beam blocks.
-func (f *qaFlags) fineTunedReader(dir string) (realm.ReaderConfig, error) {
-	return runs.ReaderConfig(dir, f.readerConfig())
-}
-
 func (f *qaFlags) retrievers() ([]string, error) {
 	if f.retriever == "all" {
 		return []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM}, nil

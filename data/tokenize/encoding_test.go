@@ -135,3 +135,25 @@ func TestPadToAndBatch(t *testing.T) {
 		t.Errorf("Batch over the largest bucket: err = %v", err)
 	}
 }
+
+// TestIDs: IDs gives Tokenize's pieces' ids, in order.
+func TestIDs(t *testing.T) {
+	tok, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "The Caspian Sea's lowest point: -28 m [MASK]"
+	ps := tok.Tokenize(text)
+	ids := tok.IDs(text)
+	if len(ids) != len(ps) || len(ids) < 8 {
+		t.Fatalf("%d ids for %d pieces", len(ids), len(ps))
+	}
+	for i, p := range ps {
+		if ids[i] != p.ID {
+			t.Errorf("id %d = %d, piece %d", i, ids[i], p.ID)
+		}
+	}
+	if got := tok.IDs("  "); len(got) != 0 {
+		t.Errorf("blank text: %v", got)
+	}
+}

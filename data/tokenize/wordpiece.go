@@ -19,6 +19,16 @@ func (w *wordState) add(r rune, start, end int) {
 	w.orig = append(w.orig, start, end)
 }
 
+// IDs returns the ids of text's WordPiece pieces (Tokenize without the offsets).
+func (t *Tokenizer) IDs(text string) []int32 {
+	ps := t.Tokenize(text)
+	ids := make([]int32, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return ids
+}
+
 // Tokenize splits text into WordPiece pieces, without adding special tokens. Each piece
 // carries the byte range of the original text it covers. Empty or blank text gives no
 // pieces. As in Hugging Face tokenizers, the special tokens' literal spellings in the text

@@ -89,8 +89,7 @@ type tensorFile interface {
 	filePath() string
 	tensorNames() []string
 	has(name string) bool
-	readFloat32(name string) ([]float32, []int, error)
-	readInto(name string, dst []float32) error // len(dst) is the tensor's size.
+	readInto(name string, dst []float32) error // len(dst) is the tensor's size, as float32.
 	shape(name string) []int
 	Close() error
 }
@@ -136,7 +135,21 @@ func (r *Checkpoint) ReadFloat32(name string) ([]float32, []int, error) {
 	if f == nil {
 		return nil, nil, fmt.Errorf("no tensor %q in %s", name, r.source)
 	}
-	return f.readFloat32(name)
+	shape := f.shape(name)
+	out := make([]float32, numel(shape))
+	if err := f.readInto(name, out); err != nil {
+		return nil, nil, err
+	}
+	return out, shape, nil
+}
+
+// numel is the number of elements of a tensor of shape.
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 // ReadFloat32Into reads tensor name as ReadFloat32 does into dst, which must have exactly as
@@ -148,12 +161,8 @@ func (r *Checkpoint) ReadFloat32Into(name string, dst []float32) ([]int, error) 
 		return nil, fmt.Errorf("no tensor %q in %s", name, r.source)
 	}
 	shape := f.shape(name)
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if n != len(dst) {
-		return nil, fmt.Errorf("tensor %q in %s has %d elements (shape %v), the destination %d", name, f.filePath(), n, shape, len(dst))
+	if n := numel(shape); n != len(dst) {
+		return nil, fmt.Errorf("tensor %q in %s has %d elements (shape %v), the destination %d", name, f.filePath(), numel(shape), shape, len(dst))
 	}
 	return shape, f.readInto(name, dst)
 }

@@ -36,23 +36,20 @@ type ptStorage struct {
 	size       int
 }
 
-// ptStorageDType maps torch's storage classes to the dtypes decodeFloats reads.
-var ptStorageDType = map[string]string{
-	"FloatStorage": "F32", "HalfStorage": "F16", "BFloat16Storage": "BF16", "DoubleStorage": "F64",
+// ptStorageClasses are the torch storages a state dict may hold, by class name: gopickle's
+// class and the dtype decodeFloats reads (the class name itself for the integer and boolean
+// ones, which it refuses).
+var ptStorageClasses = map[string]ptStorageClass{
+	"FloatStorage": {"F32", &pytorch.FloatStorageClass{}}, "HalfStorage": {"F16", &pytorch.HalfStorageClass{}},
+	"BFloat16Storage": {"BF16", &pytorch.BFloat16StorageClass{}}, "DoubleStorage": {"F64", &pytorch.DoubleStorageClass{}},
+	"LongStorage": {"LongStorage", &pytorch.LongStorageClass{}}, "IntStorage": {"IntStorage", &pytorch.IntStorageClass{}},
+	"BoolStorage": {"BoolStorage", &pytorch.BoolStorageClass{}}, "ByteStorage": {"ByteStorage", &pytorch.ByteStorageClass{}},
 }
 
-// ptStorageClasses are gopickle's classes of the torch storages a state dict may hold.
-var ptStorageClasses = map[string]pytorch.StorageClassInterface{
-	"FloatStorage": &pytorch.FloatStorageClass{}, "HalfStorage": &pytorch.HalfStorageClass{},
-	"BFloat16Storage": &pytorch.BFloat16StorageClass{}, "DoubleStorage": &pytorch.DoubleStorageClass{},
-	"LongStorage": &pytorch.LongStorageClass{}, "IntStorage": &pytorch.IntStorageClass{},
-	"BoolStorage": &pytorch.BoolStorageClass{}, "ByteStorage": &pytorch.ByteStorageClass{},
-}
-
-// ptStorageClass is a torch storage class of a zip checkpoint: New makes the gopickle storage
-// object that _rebuild_tensor_v2 expects, without data.
+// ptStorageClass is a torch storage class of a zip checkpoint, with its dtype: New makes the
+// gopickle storage object that _rebuild_tensor_v2 expects, without data.
 type ptStorageClass struct {
-	name string
+	dtype string
 	pytorch.StorageClassInterface
 }
 
@@ -101,7 +98,7 @@ func (f *ptFile) readIndex() error {
 			return &pytorch.RebuildTensorV2{}, nil
 		}
 		if c, ok := ptStorageClasses[name]; ok && module == "torch" {
-			return ptStorageClass{name, c}, nil
+			return c, nil
 		}
 		return nil, fmt.Errorf("unexpected class %s.%s in a state dict", module, name)
 	}
@@ -125,11 +122,7 @@ func (f *ptFile) readIndex() error {
 			return nil, fmt.Errorf("storage %q has no record data/%s", key, key)
 		}
 		s := cls.New(size, loc)
-		dt := ptStorageDType[cls.name]
-		if dt == "" {
-			dt = cls.name
-		}
-		byKey[key], f.keys[s] = s, ptStorage{key: key, dtype: dt, size: size}
+		byKey[key], f.keys[s] = s, ptStorage{key: key, dtype: cls.dtype, size: size}
 		return s, nil
 	}
 	obj, err := u.Load()
@@ -219,25 +212,8 @@ func (f *ptFile) has(name string) bool { _, ok := f.tensors[name]; return ok }
 
 func (f *ptFile) shape(name string) []int { return slices.Clone(f.tensors[name].Size) }
 
-// readFloat32 returns tensor name in row-major order as float32 (half, bfloat16 and double
-// storages are converted; integer and boolean ones are an error).
-func (f *ptFile) readFloat32(name string) ([]float32, []int, error) {
-	t := f.tensors[name]
-	if t == nil {
-		return nil, nil, fmt.Errorf("no tensor %q in %s", name, f.path)
-	}
-	size := 1
-	for _, d := range t.Size {
-		size *= d
-	}
-	out := make([]float32, size)
-	if err := f.readInto(name, out); err != nil {
-		return nil, nil, err
-	}
-	return out, slices.Clone(t.Size), nil
-}
-
-// readInto reads tensor name into dst. A contiguous tensor is read from its storage's record
+// readInto reads tensor name into dst in row-major order as float32 (half, bfloat16 and double
+// storages are converted; integer and boolean ones are an error). A contiguous tensor is read from its storage's record
 // straight into dst; any other follows its strides and storage offset over the whole storage.
 func (f *ptFile) readInto(name string, dst []float32) error {
 	t := f.tensors[name]

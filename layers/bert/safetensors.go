@@ -146,21 +146,8 @@ func (s *stFile) tensorNames() []string {
 	return names
 }
 
-// readFloat32 reads tensor name as float32, converting F16 and BF16; any other dtype is an
-// error naming the tensor and the file.
-func (s *stFile) readFloat32(name string) ([]float32, []int, error) {
-	e, ok := s.tensors[name]
-	if !ok {
-		return nil, nil, fmt.Errorf("safetensors %s: no tensor %q", s.path, name)
-	}
-	out := make([]float32, (e.Offsets[1]-e.Offsets[0])/max(1, dtypeSize(e.DType)))
-	if err := s.readInto(name, out); err != nil {
-		return nil, nil, err
-	}
-	return out, append([]int(nil), e.Shape...), nil
-}
-
-// readInto reads tensor name into dst in chunks.
+// readInto reads tensor name into dst in chunks as float32, converting F16 and BF16; any other
+// dtype is an error naming the tensor and the file.
 func (s *stFile) readInto(name string, dst []float32) error {
 	e, ok := s.tensors[name]
 	if !ok {
@@ -196,19 +183,15 @@ func WriteSafetensors(path string, ts map[string]Float32Tensor) error {
 	off := 0
 	for _, n := range names {
 		t := ts[n]
-		numel := 1
-		for _, d := range t.Shape {
-			numel *= d
-		}
-		if numel != len(t.Data) {
-			return fmt.Errorf("safetensors %s: tensor %q: shape %v needs %d values, got %d", path, n, t.Shape, numel, len(t.Data))
+		if numel(t.Shape) != len(t.Data) {
+			return fmt.Errorf("safetensors %s: tensor %q: shape %v needs %d values, got %d", path, n, t.Shape, numel(t.Shape), len(t.Data))
 		}
 		shape := t.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		header[n] = stEntry{DType: "F32", Shape: shape, Offsets: [2]int{off, off + 4*numel}}
-		off += 4 * numel
+		header[n] = stEntry{DType: "F32", Shape: shape, Offsets: [2]int{off, off + 4*len(t.Data)}}
+		off += 4 * len(t.Data)
 	}
 	hb, err := json.Marshal(header)
 	if err != nil {

@@ -121,10 +121,6 @@ func (s recordSource) Block(id int64) (blocks.Block, error) {
 	if err != nil {
 		return blocks.Block{}, err
 	}
-	var ids []int32
-	for _, p := range s.tok.Tokenize(text) {
-		ids = append(ids, p.ID)
-	}
-	return blocks.Block{ID: id, DocID: fmt.Sprint(id), Body: text, TokenIDs: ids,
+	return blocks.Block{ID: id, DocID: fmt.Sprint(id), Body: text, TokenIDs: s.tok.IDs(text),
 		Sentences: []blocks.Span{{Start: 0, End: len(text)}}}, nil
 }
