@@ -3,6 +3,7 @@ package realm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -395,6 +396,31 @@ func TestPretrainPipeline(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mlm", "LATEST")); err != nil {
 		t.Errorf("the MLM phase left no checkpoint: %v", err)
+	}
+
+	// Resumed for 3 more steps, the run rebuilds its index from the parameters of step 9 and
+	// says so: index_generation goes on from the checkpoint's + 1 and index_age counts from 9.
+	var log strings.Builder
+	more := run
+	more.Steps, more.Log, more.LogEvery = 11, &log, 100
+	p2, err := NewPretrainer(be, newStore(), cfg, c, tagger, more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if err := p2.Pretrain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs = p2.History.Records()
+	if len(recs) != 2 || recs[0].Step != 10 {
+		t.Fatalf("the resumed run took %d steps from %v", len(recs), recs)
+	}
+	if g, age := recs[0].Metrics["index_generation"], recs[0].Metrics["index_age"]; g != float64(cst.IndexGeneration+1) || age != 1 {
+		t.Errorf("step 10 after resuming at 9 (checkpoint's index generation %d): index_generation %v, index_age %v; want %d, 1",
+			cst.IndexGeneration, g, age, cst.IndexGeneration+1)
+	}
+	if want := fmt.Sprintf("resuming at step 9: the index (generation %d", cst.IndexGeneration); !strings.Contains(log.String(), want) {
+		t.Errorf("the resumed run's log does not say %q:\n%s", want, log.String())
 	}
 }
 

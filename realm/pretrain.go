@@ -92,6 +92,10 @@ type Pretrainer struct {
 	step     int64
 	stalenQs []int32 // featurised staleness queries [n, QueryLen] ids; types are 0.
 	stalenM  []bool
+	// A resumed run rebuilds its index from the restored parameters (the snapshot θ' of its last
+	// refresh is not kept): that index is generation genBase (the checkpoint's + 1) and was
+	// built from the parameters of step indexFrom; a new run starts at generation 0, step 0.
+	genBase, indexFrom int64
 }
 
 // EmbeddingCache keeps the newest corpus embeddings Embed_doc(z) of a few document towers, by
@@ -332,11 +336,21 @@ func (p *Pretrainer) Staleness() []StalenessRecord {
 // BuildIndex embeds the corpus with the current retriever and starts the refresher with that
 // index (synchronously: training needs an index from its first step). When Run.Dir holds a
 // checkpoint of an interrupted run, it is restored first, so the resumed run starts from an
-// index of its own parameters (the snapshot of the run's last refresh is not kept).
+// index of its own parameters (the snapshot of the run's last refresh is not kept): the metric
+// index_generation goes on from the checkpoint's generation + 1, index_age counts from the
+// resumed step, and Run.Log says so.
 func (p *Pretrainer) BuildIndex(ctx context.Context) error {
 	if p.Run.Dir != "" {
-		if _, _, err := (Checkpoints{Dir: p.Run.Dir}).Restore(p.Store); err != nil {
+		st, ok, err := (Checkpoints{Dir: p.Run.Dir}).Restore(p.Store)
+		if err != nil {
 			return fmt.Errorf("realm: resuming from %s: %w", p.Run.Dir, err)
+		}
+		if ok {
+			p.genBase, p.indexFrom = st.IndexGeneration+1, st.Step
+			if p.Run.Log != nil {
+				fmt.Fprintf(p.Run.Log, "realm: resuming at step %d: the index (generation %d, from the parameters of step %d) is rebuilt from those of step %d as generation %d\n",
+					st.Step, st.IndexGeneration, st.IndexStep, st.Step, p.genBase)
+			}
 		}
 	}
 	s, err := TakeSnapshot(p.Store)
@@ -478,10 +492,10 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			p.step = step
 			p.mu.Unlock()
 			st := p.Refresher.Stats(step)
-			rec.Metrics["index_generation"] = float64(st.Generation)
+			rec.Metrics["index_generation"] = float64(p.genBase + int64(st.Generation))
 			rec.Metrics["index_age"] = float64(st.Age)
-			if st.Step < 0 { // the initial index: its age counts from the start of the run.
-				rec.Metrics["index_age"] = float64(step)
+			if st.Step < 0 { // the initial index: built from the parameters of step indexFrom.
+				rec.Metrics["index_age"] = float64(step - p.indexFrom)
 			}
 			// A failed refresh keeps the previous index in service (mips.Refresher); training goes
 			// on with it, and the failures are counted in the metrics.
@@ -501,7 +515,10 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 		},
 		state: func(st *TrainState) {
 			rs := p.Refresher.Stats(0)
-			st.IndexGeneration, st.IndexStep = int64(rs.Generation), rs.Step
+			st.IndexGeneration, st.IndexStep = p.genBase+int64(rs.Generation), rs.Step
+			if rs.Step < 0 {
+				st.IndexStep = p.indexFrom
+			}
 		},
 	}
 	return ph.execute(ctx)

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -30,6 +29,8 @@ import (
 
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ui/commandline"
+
+	"github.com/realm-go/realm/internal/buildinfo"
 )
 
 // command is one subcommand.
@@ -72,35 +73,8 @@ func runVersion(_ context.Context, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("version takes no arguments")
 	}
-	fmt.Println(versionLine())
+	fmt.Println(buildinfo.Line())
 	return nil
-}
-
-// versionLine describes the build in one line.
-func versionLine() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "realm-go (no build information)"
-	}
-	line := "realm-go " + bi.Main.Version
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
-	if rev := settings["vcs.revision"]; rev != "" {
-		line += " commit " + rev[:min(12, len(rev))]
-		if settings["vcs.modified"] == "true" {
-			line += "+modified"
-		}
-	}
-	line += ", " + bi.GoVersion
-	for _, d := range bi.Deps {
-		switch d.Path {
-		case "github.com/gomlx/gomlx", "github.com/gomlx/go-xla", "github.com/gomlx/compute":
-			line += ", " + strings.TrimPrefix(d.Path, "github.com/gomlx/") + " " + d.Version
-		}
-	}
-	return line
 }
 
 func usage() {

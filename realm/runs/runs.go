@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
@@ -23,6 +24,7 @@ import (
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/internal/atomicfile"
+	"github.com/realm-go/realm/internal/buildinfo"
 	"github.com/realm-go/realm/internal/filehash"
 	"github.com/realm-go/realm/realm"
 )
@@ -55,9 +57,29 @@ type Info struct {
 	TokenizerDir string   `json:"tokenizer_dir,omitempty"`
 	// Seed is the seed of the data order.
 	Seed uint64 `json:"seed"`
+	// WrittenBy names the build that wrote run.json (see `realm version`).
+	WrittenBy string `json:"written_by,omitempty"`
+	// PathsRelativeToRun says that run.json records CorpusPath, BERTDir, REALMDirs and
+	// TokenizerDir relative to the run directory, so that a run moved together with its corpus
+	// still opens; AbsolutePaths maps each of them to its absolute form when the run was written,
+	// so that a run moved without its corpus opens too. (Runs written before both fields existed
+	// recorded paths as given on the command line.) In memory, after ReadInfo, every path is
+	// usable from the working directory.
+	PathsRelativeToRun bool              `json:"paths_relative_to_run,omitempty"`
+	AbsolutePaths      map[string]string `json:"absolute_paths,omitempty"`
 }
 
-// WriteInfo writes info to dir/run.json, atomically, with the checksum of its corpus file.
+// pathFields returns pointers to the path fields of info.
+func (info *Info) pathFields() []*string {
+	ps := []*string{&info.CorpusPath, &info.BERTDir, &info.TokenizerDir}
+	for i := range info.REALMDirs {
+		ps = append(ps, &info.REALMDirs[i])
+	}
+	return ps
+}
+
+// WriteInfo writes info to dir/run.json, atomically, with the checksum of its corpus file, the
+// build that wrote it, and its paths relative to dir (and absolute, see Info.PathsRelativeToRun).
 func WriteInfo(dir string, info Info) error {
 	if info.CorpusPath != "" {
 		sum, err := filehash.SHA256(info.CorpusPath)
@@ -66,6 +88,28 @@ func WriteInfo(dir string, info Info) error {
 		}
 		info.CorpusSHA256 = sum
 	}
+	info.WrittenBy = buildinfo.Line()
+	info.REALMDirs = slices.Clone(info.REALMDirs)
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	info.PathsRelativeToRun, info.AbsolutePaths = true, map[string]string{}
+	for _, p := range info.pathFields() {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("runs: %w", err)
+		}
+		if rel, err := filepath.Rel(absDir, abs); err == nil {
+			*p = filepath.ToSlash(rel)
+		} else {
+			*p = abs
+		}
+		info.AbsolutePaths[*p] = abs
+	}
 	data, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)
@@ -73,7 +117,9 @@ func WriteInfo(dir string, info Info) error {
 	return atomicfile.WriteFile(filepath.Join(dir, InfoFile), append(data, '\n'))
 }
 
-// ReadInfo reads dir/run.json.
+// ReadInfo reads dir/run.json. Its paths are resolved as Info.PathsRelativeToRun says: relative
+// to dir first, then where they were when the run was written; a path found at neither place
+// is left at the second, and Open's error names both.
 func ReadInfo(dir string) (Info, error) {
 	var info Info
 	path := filepath.Join(dir, InfoFile)
@@ -84,7 +130,41 @@ func ReadInfo(dir string) (Info, error) {
 	if err := json.Unmarshal(data, &info); err != nil {
 		return info, fmt.Errorf("%s: %w", path, err)
 	}
+	if info.PathsRelativeToRun {
+		for _, p := range info.pathFields() {
+			if *p != "" {
+				*p, _ = info.locate(dir, *p)
+			}
+		}
+	}
 	return info, nil
+}
+
+// locate resolves a path recorded relative to run dir: there if it exists, else at its recorded
+// absolute form if that exists (found reports whether either did).
+func (info *Info) locate(dir, recorded string) (path string, found bool) {
+	candidates := []string{filepath.Join(dir, filepath.FromSlash(recorded))}
+	if filepath.IsAbs(recorded) {
+		candidates[0] = recorded
+	}
+	if abs := info.AbsolutePaths[recorded]; abs != "" {
+		candidates = append(candidates, abs)
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			return c, true
+		}
+	}
+	return candidates[len(candidates)-1], false
+}
+
+// mustExist returns an error naming the places a run's file was looked for when path (as
+// ReadInfo resolved it) does not exist.
+func mustExist(dir, what, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return fmt.Errorf("runs: the %s of the run %s is not at %s (nor relative to the run directory, as run.json records it)", what, dir, path)
 }
 
 // Run is an opened run directory: its Info and its corpus, rebuilt.
@@ -106,6 +186,9 @@ func Open(dir string) (*Run, error) {
 	}
 	tok, err := tokenize.Default()
 	if d := cmp.Or(info.TokenizerDir, info.BERTDir); d != "" {
+		if err := mustExist(dir, "tokenizer", d); err != nil {
+			return nil, err
+		}
 		tok, err = tokenize.FromDir(d)
 	}
 	if err != nil {
@@ -113,6 +196,9 @@ func Open(dir string) (*Run, error) {
 	}
 	docs := corpus.Factbook()
 	if info.CorpusPath != "" {
+		if err := mustExist(dir, "corpus", info.CorpusPath); err != nil {
+			return nil, err
+		}
 		if info.CorpusSHA256 != "" {
 			sum, err := filehash.SHA256(info.CorpusPath)
 			if err != nil {

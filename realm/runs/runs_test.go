@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
 	"github.com/realm-go/realm/realm"
 )
 
@@ -66,5 +69,99 @@ func TestRestoreAndReaderConfig(t *testing.T) {
 	rc, err = ReaderConfig(dir, base)
 	if err != nil || rc.WholeWords() || rc.MaxSpanWidth != 4 || rc.ReaderBeam != 7 {
 		t.Errorf("with reader.json: %+v, %v", rc, err)
+	}
+}
+
+// TestMovedRunOpens writes a run whose corpus lies beside it, then moves the two together (found
+// relative to the run), then the run alone (found where it was written); with the corpus gone
+// from both places, Open's error names it. run.json records relative paths and its writer.
+func TestMovedRunOpens(t *testing.T) {
+	root := t.TempDir()
+	first := filepath.Join(root, "first")
+	if err := os.MkdirAll(filepath.Join(first, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	docs := `{"id": "a", "title": "France", "text": "Paris is the capital of France."}` + "\n"
+	if err := os.WriteFile(filepath.Join(first, "docs.jsonl"), []byte(docs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := realm.DefaultConfig()
+	cfg.DocLen = 64
+	if err := WriteInfo(filepath.Join(first, "run"), Info{Config: cfg, CorpusPath: filepath.Join(first, "docs.jsonl")}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(first, "run", InfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"corpus_path": "../docs.jsonl"`) || !strings.Contains(string(data), `"written_by": "realm-go`) {
+		t.Errorf("run.json:\n%s", data)
+	}
+
+	// The run and its corpus moved together: found relative to the run.
+	second := filepath.Join(root, "second")
+	if err := os.Rename(first, second); err != nil {
+		t.Fatal(err)
+	}
+	run, err := Open(filepath.Join(second, "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Corpus.Len() != 1 || run.Info.CorpusPath != filepath.Join(second, "docs.jsonl") {
+		t.Errorf("moved together: %d blocks, corpus %s", run.Corpus.Len(), run.Info.CorpusPath)
+	}
+
+	// Back where it was written, and the run alone moved away: found at its absolute path.
+	if err := os.Rename(second, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(first, "run"), filepath.Join(root, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	run, err = Open(filepath.Join(root, "moved"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Info.CorpusPath != filepath.Join(first, "docs.jsonl") {
+		t.Errorf("run moved alone: corpus %s", run.Info.CorpusPath)
+	}
+
+	// Neither place.
+	if err := os.Remove(filepath.Join(first, "docs.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(filepath.Join(root, "moved")); err == nil || !strings.Contains(err.Error(), "docs.jsonl") || !strings.Contains(err.Error(), "corpus") {
+		t.Errorf("corpus gone: err = %v", err)
+	}
+}
+
+// TestQACorruptedCheckpoint: a fine-tuned QA directory whose only checkpoint is corrupted is
+// reported as corrupted, naming the file, not as missing ("run 'realm finetune' first"), which
+// only an empty directory is.
+func TestQACorruptedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	run := &Run{Dir: dir, Info: Info{Config: realm.DefaultConfig()}}
+	if _, err := run.QA(nil, realm.RetrieverREALM, realm.DefaultReaderConfig()); err == nil || !strings.Contains(err.Error(), "realm finetune") {
+		t.Errorf("QA without a fine-tuned model: err = %v", err)
+	}
+	store := model.NewStore()
+	if _, err := store.RootScope().CreateVariable("w", tensors.FromValue([]float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := realm.Checkpoints{Dir: QADir(dir, realm.RetrieverREALM)}.Save(store, realm.TrainState{Task: "qa", Step: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(ck, "*.bin"))
+	if err != nil || len(files) == 0 {
+		entries, _ := os.ReadDir(ck)
+		t.Fatalf("checkpoint %s holds %v, no .bin file (%v)", ck, entries, err)
+	}
+	if err := os.WriteFile(files[0], []byte("corrupted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run.QA(nil, realm.RetrieverREALM, realm.DefaultReaderConfig())
+	if err == nil || strings.Contains(err.Error(), "realm finetune") || !strings.Contains(err.Error(), "corrupted") {
+		t.Errorf("QA over a corrupted checkpoint: err = %v", err)
 	}
 }
