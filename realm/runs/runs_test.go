@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // TestOpenRebuildsTheCorpusAndRefusesAChangedOne writes a run's run.json over a JSONL corpus,
@@ -53,7 +54,7 @@ func TestRestoreAndReaderConfig(t *testing.T) {
 	if _, err := Restore(dir); !errors.Is(err, ErrNoCheckpoint) {
 		t.Errorf("Restore of an empty directory: err = %v", err)
 	}
-	base := realm.DefaultReaderConfig()
+	base := openqa.DefaultReaderConfig()
 	base.ReaderBeam = 7
 	rc, err := ReaderConfig(dir, base)
 	if err != nil || !rc.WholeWords() || rc.ReaderBeam != 7 {
