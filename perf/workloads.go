@@ -13,6 +13,7 @@ import (
 
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // REALMStepConfig is a REALM pre-training step workload.
@@ -32,7 +33,7 @@ func DefaultREALMStep() REALMStepConfig {
 
 // NewREALMStep builds one REALM pre-training step as the training loop runs it: the B×K
 // candidates re-embedded with gradient, the encoder over the B×K joint sequences, the
-// marginal likelihood (realm.Config.Forward), its gradient and realm.DefaultOptimizer (AdamW
+// marginal likelihood (realm.Config.Forward), its gradient and training.DefaultOptimizer (AdamW
 // with clipping), dropout on, on a batch of random ids with every sequence full (no padding).
 // The graph returns the loss only. A fresh store holds the variables.
 func NewREALMStep(be compute.Backend, c REALMStepConfig) (*Workload, error) {
@@ -44,7 +45,7 @@ func NewREALMStep(be compute.Backend, c REALMStepConfig) (*Workload, error) {
 		return nil, fmt.Errorf("batch must be > 0, got %d", c.Batch)
 	}
 	args := realmBatch(cfg, c.Batch, 1)
-	opt := realm.DefaultOptimizer(1e-4, 1000)
+	opt := training.DefaultOptimizer(1e-4, 1000)
 	exec, err := model.NewExec(be, model.NewStore(), func(scope *model.Scope, in []*graph.Node) *graph.Node {
 		scope.Store().SetTraining(in[0].Graph(), true)
 		o := cfg.Forward(scope, realm.BatchFromNodes(in))

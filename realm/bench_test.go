@@ -18,7 +18,7 @@ import (
 // (2 = both cores busy).
 
 // BenchmarkREALMStep times one REALM pre-training step (perf.DefaultREALMStep: realm.Config.Forward
-// on DefaultConfig, batch 8, its gradient and DefaultOptimizer, dropout on; see
+// on DefaultConfig, batch 8, its gradient and training.DefaultOptimizer, dropout on; see
 // perf.NewREALMStep). The graph returns the loss only (the pre-training loop measures the
 // masked-token accuracies with ForwardWithMetrics on some steps only).
 func BenchmarkREALMStep(b *testing.B) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/realm-go/realm/data/blocks"
 	"github.com/realm-go/realm/data/corpus"
+	"github.com/realm-go/realm/data/examples"
 	"github.com/realm-go/realm/data/tokenize"
 )
 
@@ -108,18 +109,8 @@ func (c *Corpus) Doc(id int64) (Doc, error) {
 	return Doc{ID: id, Title: c.Tok.IDs(b.Title), Body: b.TokenIDs}, nil
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// blocksSeq streams the corpus's blocks.
-func blocksSeq(c *Corpus) iter.Seq2[blocks.Block, error] {
+// BlockSeq streams the corpus's blocks (those of Blocks: none for a corpus over a BlockSource).
+func (c *Corpus) BlockSeq() iter.Seq2[blocks.Block, error] {
 	return func(yield func(blocks.Block, error) bool) {
 		for _, b := range c.Blocks {
 			if !yield(b, nil) {
@@ -127,4 +118,28 @@ func blocksSeq(c *Corpus) iter.Seq2[blocks.Block, error] {
 			}
 		}
 	}
+}
+
+// TitleNamed reports whether ex's visible wordpieces spell the title of its source block in c
+// (see pretrain.Pretrainer.TitleNamed, which splits same-title recall on it).
+func (c *Corpus) TitleNamed(ex examples.Pretrain) bool {
+	title := c.titles[ex.BlockID] // the title's pieces, tokenised once by NewCorpus.
+	if len(title) == 0 {
+		return false
+	}
+	visible := slices.Clone(ex.InputIDs)
+	for _, pos := range ex.Positions {
+		visible[pos] = -1 // never a vocabulary id, so no run crosses a masked piece.
+	}
+	return ContainsRun(visible, title)
+}
+
+// ContainsRun reports whether run occurs in ids as a contiguous subsequence.
+func ContainsRun(ids, run []int32) bool {
+	for i := 0; i+len(run) <= len(ids); i++ {
+		if slices.Equal(ids[i:i+len(run)], run) {
+			return true
+		}
+	}
+	return false
 }

@@ -47,7 +47,8 @@ func TakeSnapshot(store *model.Store) (Snapshot, error) {
 
 // DocFingerprint identifies the document tower of the snapshot (the variables under
 // /EmbedderScope, which alone decide Embed_doc): two snapshots with the same fingerprint embed
-// a corpus identically, so corpus embeddings can be reused between them (Pretrainer.CorpusEmbeddings).
+// a corpus identically, so corpus embeddings can be reused between them
+// (pretrain.Pretrainer.CorpusEmbeddings).
 func (s Snapshot) DocFingerprint() string {
 	h := sha256.New()
 	for _, path := range slices.Sorted(maps.Keys(s)) {
@@ -109,6 +110,10 @@ func NewRetriever(backend compute.Backend, cfg Config, store *model.Store, batch
 	return r, nil
 }
 
+// Store is the store whose variables the retriever reads: the one given to NewRetriever, or
+// its private one.
+func (r *Retriever) Store() *model.Store { return r.store }
+
 // Load sets the retriever's private variables to a snapshot.
 func (r *Retriever) Load(s Snapshot) error {
 	if !r.ownedStore {
@@ -132,7 +137,7 @@ func (r *Retriever) Load(s Snapshot) error {
 // EmbedCorpus embeds every block of c with the document tower, in order: it returns the
 // row-major [N, d] matrix and the block ids. It stops early, with ctx's error, when ctx is done.
 func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus) ([]float32, []int64, error) {
-	sp := special(c.Tok)
+	sp := SpecialTokens(c.Tok)
 	d := r.cfg.ProjectionDim
 	n := c.Len()
 	vecs := make([]float32, 0, n*d)
@@ -152,8 +157,8 @@ func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus) ([]float32, []in
 					return nil, nil, err
 				}
 			}
-			w := seqWriter{ids: bIDs[i*D : (i+1)*D], types: bTypes[i*D : (i+1)*D], mask: bMask[i*D : (i+1)*D]}
-			w.doc(sp, doc, D)
+			w := SeqWriter{IDs: bIDs[i*D : (i+1)*D], Types: bTypes[i*D : (i+1)*D], Mask: bMask[i*D : (i+1)*D]}
+			w.Doc(sp, doc, D)
 		}
 		out, err := r.docExec.Call(tensors.FromFlatDataAndDimensions(bIDs, r.batch, D),
 			tensors.FromFlatDataAndDimensions(bTypes, r.batch, D), tensors.FromFlatDataAndDimensions(bMask, r.batch, D))

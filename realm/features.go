@@ -5,6 +5,8 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/realm-go/realm/data/tokenize"
 )
 
 // Special holds the ids of BERT's special tokens that featurisation inserts.
@@ -28,41 +30,49 @@ type Query struct {
 	Targets   []int32
 }
 
-// seqWriter fills one fixed-length row of ids, types and mask.
-type seqWriter struct {
-	ids, types []int32
-	mask       []bool
-	n          int
+// SeqWriter fills one fixed-length row of ids, types and mask: the featurisers of the model,
+// the pre-training phases and the open-QA reader all write their rows with it.
+type SeqWriter struct {
+	// IDs and Types are the row's token ids and token types.
+	IDs, Types []int32
+	// Mask marks the row's written (true) and padding (false) positions; all three slices have
+	// the row's length.
+	Mask []bool
+	// N is the number of positions written so far.
+	N int
 }
 
-func (w *seqWriter) put(id, typ int32) {
-	w.ids[w.n], w.types[w.n], w.mask[w.n] = id, typ, true
-	w.n++
+// Put writes one token with its token type at the next position.
+func (w *SeqWriter) Put(id, typ int32) {
+	w.IDs[w.N], w.Types[w.N], w.Mask[w.N] = id, typ, true
+	w.N++
 }
 
-func (w *seqWriter) putAll(ids []int32, typ int32) {
+// PutAll writes ids, all with token type typ, at the next positions.
+func (w *SeqWriter) PutAll(ids []int32, typ int32) {
 	for _, id := range ids {
-		w.put(id, typ)
+		w.Put(id, typ)
 	}
 }
 
-func (w *seqWriter) pad(pad int32) {
-	for i := w.n; i < len(w.ids); i++ {
-		w.ids[i], w.types[i], w.mask[i] = pad, 0, false
+// Pad fills the rest of the row with pad (token type 0, masked out).
+func (w *SeqWriter) Pad(pad int32) {
+	for i := w.N; i < len(w.IDs); i++ {
+		w.IDs[i], w.Types[i], w.Mask[i] = pad, 0, false
 	}
 }
 
-// doc writes [CLS] title[:D−3] [SEP] body[:D−3−|title|] [SEP] and padding, with token type 0
+// Doc writes [CLS] title[:D−3] [SEP] body[:D−3−|title|] [SEP] and padding, with token type 0
 // for the title part and 1 for the body part, as REALM's document featuriser does.
-func (w *seqWriter) doc(sp Special, doc Doc, D int) {
+func (w *SeqWriter) Doc(sp Special, doc Doc, D int) {
 	title := doc.Title[:min(len(doc.Title), D-3)]
 	body := doc.Body[:min(len(doc.Body), D-3-len(title))]
-	w.put(sp.CLS, 0)
-	w.putAll(title, 0)
-	w.put(sp.SEP, 0)
-	w.putAll(body, 1)
-	w.put(sp.SEP, 1)
-	w.pad(sp.PAD)
+	w.Put(sp.CLS, 0)
+	w.PutAll(title, 0)
+	w.Put(sp.SEP, 0)
+	w.PutAll(body, 1)
+	w.Put(sp.SEP, 1)
+	w.Pad(sp.PAD)
 }
 
 // BatchData is the host-side content of a Batch: flat row-major slices of fixed shapes
@@ -125,11 +135,11 @@ func (d *BatchData) Set(i int, sp Special, q Query, docs []Doc) error {
 		}
 	}
 	Q, D, J, M := d.QueryLen, d.DocLen, d.QueryLen+d.DocLen, d.MaxMasks
-	w := seqWriter{ids: d.QueryIDs[i*Q : (i+1)*Q], types: d.QueryTypes[i*Q : (i+1)*Q], mask: d.QueryMask[i*Q : (i+1)*Q]}
-	w.put(sp.CLS, 0)
-	w.putAll(x, 0)
-	w.put(sp.SEP, 0)
-	w.pad(sp.PAD)
+	w := SeqWriter{IDs: d.QueryIDs[i*Q : (i+1)*Q], Types: d.QueryTypes[i*Q : (i+1)*Q], Mask: d.QueryMask[i*Q : (i+1)*Q]}
+	w.Put(sp.CLS, 0)
+	w.PutAll(x, 0)
+	w.Put(sp.SEP, 0)
+	w.Pad(sp.PAD)
 	for m := range M {
 		d.Positions[i*M+m], d.Targets[i*M+m], d.TargetMask[i*M+m] = 0, 0, false
 		if m < len(q.Positions) {
@@ -146,17 +156,17 @@ func (d *BatchData) Set(i int, sp Special, q Query, docs []Doc) error {
 			d.CandidateIDs[i*d.K+k] = doc.ID
 		}
 		off := (i*d.K + k) * D
-		w := seqWriter{ids: d.DocIDs[off : off+D], types: d.DocTypes[off : off+D], mask: d.DocMask[off : off+D]}
-		w.doc(sp, doc, D)
+		w := SeqWriter{IDs: d.DocIDs[off : off+D], Types: d.DocTypes[off : off+D], Mask: d.DocMask[off : off+D]}
+		w.Doc(sp, doc, D)
 
 		off = (i*d.K + k) * J
-		w = seqWriter{ids: d.JointIDs[off : off+J], types: d.JointTypes[off : off+J], mask: d.JointMask[off : off+J]}
-		w.put(sp.CLS, 0)
-		w.putAll(x, 0)
-		w.put(sp.SEP, 0)
-		w.putAll(doc.Body[:min(len(doc.Body), D-2)], 1)
-		w.put(sp.SEP, 1)
-		w.pad(sp.PAD)
+		w = SeqWriter{IDs: d.JointIDs[off : off+J], Types: d.JointTypes[off : off+J], Mask: d.JointMask[off : off+J]}
+		w.Put(sp.CLS, 0)
+		w.PutAll(x, 0)
+		w.Put(sp.SEP, 0)
+		w.PutAll(doc.Body[:min(len(doc.Body), D-2)], 1)
+		w.Put(sp.SEP, 1)
+		w.Pad(sp.PAD)
 	}
 	return nil
 }
@@ -189,4 +199,9 @@ func BatchFromNodes(n []*Node) Batch {
 		JointIDs: n[6], JointTypes: n[7], JointMask: n[8],
 		Positions: n[9], Targets: n[10], TargetMask: n[11],
 	}
+}
+
+// SpecialTokens returns the special-token ids of tok.
+func SpecialTokens(tok *tokenize.Tokenizer) Special {
+	return Special{CLS: tok.CLS(), SEP: tok.SEP(), PAD: tok.PAD()}
 }

@@ -78,3 +78,6 @@ func CopyVariables(store *model.Store, from, to string, skip func(rel string) bo
 	}
 	return n, nil
 }
+
+// MLMMaxMasks is the number of masked slots of an MLM example: 15% of QueryLen+DocLen, rounded up.
+func (c Config) MLMMaxMasks() int { return (15*(c.QueryLen+c.DocLen) + 99) / 100 }

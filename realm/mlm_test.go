@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // TestMLMLearnsAndCopies trains the encoder's MLM on sequences where each token is its
@@ -20,7 +21,7 @@ func TestMLMLearnsAndCopies(t *testing.T) {
 	const B, S, M, steps = 8, 10, 2, 300
 	store := model.NewStore()
 	store.SetParam(initializer.ParamInitialSeed, int64(1))
-	opt := Optimizer{PeakLR: 1e-2, WarmupSteps: 20, TotalSteps: steps, ClipNorm: 1}
+	opt := training.Optimizer{PeakLR: 1e-2, WarmupSteps: 20, TotalSteps: steps, ClipNorm: 1}
 	exec := model.MustNewExec(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {
 		o := MLMForward(scope.In(EncoderScope), cfg.Encoder, in[0], in[1], in[2], in[3], in[4], in[5])
 		opt.Update(scope, o.Loss)

@@ -1,8 +1,25 @@
 // Package realm is REALM (Guu et al. 2020, "REALM: Retrieval-Augmented Language Model
 // Pre-Training") on GoMLX: a neural knowledge retriever p(z|x), a knowledge-augmented encoder
-// p(y|z,x), the marginal likelihood p(y|x) = Σ_z p(y|z,x)·p(z|x) over the top-k documents found
-// by maximum inner product search, and the training loops that teach the retriever from the
-// language-modelling signal alone.
+// p(y|z,x) and the marginal likelihood p(y|x) = Σ_z p(y|z,x)·p(z|x) over the top-k documents
+// found by maximum inner product search; the training loops that teach the retriever from the
+// language-modelling signal alone are package pretrain's.
+//
+// This package is the model and its equations: Config, Forward, Batch and Outputs; the
+// marginal likelihood and its gradient terms (RetrievalLogProbs, MarginalLogLikelihood, …); the
+// featuriser (BatchData, Doc, Query, SeqWriter); the MLM and ICT graphs (MLMForward,
+// Config.ICTForward); the retriever for inference (Retriever, Snapshot, Retriever.EmbedCorpus);
+// and the knowledge corpus (Corpus). The rest sits in sub-packages, each importing this one and
+// none of them importing a package above it:
+//
+//   - training: the optimiser, checkpoints, the run-directory lock and the training loop
+//     (Phase, RunConfig, History) that every loop below runs on; it does not import realm;
+//   - bm25: the sparse BM25 retriever (the open-QA baseline, ICT's hard negatives);
+//   - evaluate: recalls with their exact chance levels and paired comparisons;
+//   - pretrain: the MLM and ICT warm-ups, REALM pre-training with its index refresh, the whole
+//     pipeline (RunPipeline) and the evaluation of a retriever on held-out sentences;
+//   - openqa: open-domain QA: the span reader, the QA model over its retrievers, fine-tuning
+//     and evaluation;
+//   - hfrealm: Hugging Face REALM checkpoints; runs: the run directories of the command line.
 //
 // # Model (§3.2 of the paper)
 //
@@ -152,7 +169,7 @@ func (c Config) QueryTower(root *model.Scope) *model.Scope {
 }
 
 // QueryTowerScope is the absolute scope path of the query tower ("/embedder" when the towers
-// are shared), a key for Optimizer.LRScale.
+// are shared), a key for training.Optimizer.LRScale.
 func (c Config) QueryTowerScope() string {
 	if c.SeparateTowers {
 		return "/" + QueryEmbedderScope
@@ -236,7 +253,7 @@ type Batch struct {
 	Positions, Targets, TargetMask *Node
 	// RetrieverGate, a float32 scalar, scales the gradient that reaches the retriever through
 	// f(x,z) without changing any value: 1 (or nil) is REALM's update, 0 freezes the retriever
-	// while the encoder learns to read documents (PretrainConfig.RetrieverWarmup).
+	// while the encoder learns to read documents (pretrain.PretrainConfig.RetrieverWarmup).
 	RetrieverGate *Node
 }
 
@@ -261,7 +278,7 @@ func (c Config) Forward(root *model.Scope, b Batch) Outputs {
 // ForwardWithMetrics is Forward (the same loss, variables and values up to float rounding)
 // that also computes the masked-token accuracies AccRetrieval and AccNull. They need the
 // encoder's full [B, K, M, V] logits (EncoderMLMLogits) and a soft-max over them, which makes
-// the step slower: evaluation (Pretrainer.EvaluateLM) and the pre-training loop's periodic
+// the step slower: evaluation (pretrain.Pretrainer.EvaluateLM) and the pre-training loop's periodic
 // metrics use it, the training step does not.
 func (c Config) ForwardWithMetrics(root *model.Scope, b Batch) Outputs {
 	logPz, scores := c.retrieve(root, b)
@@ -305,3 +322,7 @@ func (c Config) outputs(b Batch, scores, logPz, gold *Node) Outputs {
 		R:        RMultiplier(marginal, gold, b.TargetMask),
 	}
 }
+
+// ReaderLen is the reader's sequence length R: [CLS] question [SEP] body [SEP] in QueryLen +
+// DocLen wordpieces (the encoder's joint length, which Config.Validate fits into its positions).
+func (c Config) ReaderLen() int { return c.QueryLen + c.DocLen }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // tinyConfig is a REALM small enough to run a few training steps in a unit test.
@@ -211,7 +212,7 @@ func TestTrainingLearnsToRetrieve(t *testing.T) {
 	store := model.NewStore()
 	store.SetParam(initializer.ParamInitialSeed, int64(1))
 	const steps = 400
-	opt := Optimizer{PeakLR: 1e-2, WarmupSteps: 20, TotalSteps: steps, ClipNorm: 1}
+	opt := training.Optimizer{PeakLR: 1e-2, WarmupSteps: 20, TotalSteps: steps, ClipNorm: 1}
 	exec := model.MustNewExec(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {
 		o := cfg.Forward(scope, BatchFromNodes(in))
 		opt.Update(scope, o.Loss)

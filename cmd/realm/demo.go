@@ -17,6 +17,8 @@ import (
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/evaluate"
+	"github.com/realm-go/realm/realm/openqa"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -109,15 +111,15 @@ func runDemo(ctx context.Context, args []string) error {
 	qf := qaFlags{dir: f.dir, split: "test", steps: qa.steps, batch: qa.batch, lr: qa.lr, warmup: qa.warmup, retrieverLRScale: qa.retrieverLRScale,
 		readerBeam: qa.readerBeam, readerLen: qa.readerLen, spans: qa.spans, beam: 20, seed: f.seed, progress: f.progress}
 	ri := runs.Info{Config: cfg}
-	evs := map[string]*realm.QAEval{}
-	var realmQA *realm.QA
-	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
+	evs := map[string]*openqa.QAEval{}
+	var realmQA *openqa.QA
+	for _, kind := range []string{openqa.RetrieverBM25, openqa.RetrieverICT, openqa.RetrieverREALM} {
 		q, ev, err := fineTuneQA(ctx, be, &qf, ri, c, kind, embed, os.Stdout)
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 		evs[kind] = ev
-		if kind == realm.RetrieverREALM {
+		if kind == openqa.RetrieverREALM {
 			realmQA = q // kept for the summary; the others are freed before the next stage.
 		}
 		releaseMemory()
@@ -143,7 +145,7 @@ func newDemoFlags(d pipelineFlags) (*flag.FlagSet, *pipelineFlags, *demoQA, *boo
 	fs.Float64Var(&qa.retrieverLRScale, "qa-retriever-lr-scale", 0.1, "the dense retrievers' query tower fine-tunes at this multiple of -qa-lr (at the full rate, REALM's diverged)")
 	fs.IntVar(&qa.warmup, "qa-warmup", 13, "warm-up steps of open-QA fine-tuning (a tenth of -qa-steps, as in BERT's fine-tuning; 0: ORQA's rule, at least 100 steps or half the run)")
 	fs.IntVar(&qa.readerBeam, "reader-beam", 3, "retrieved blocks the reader reads per question")
-	fs.StringVar(&qa.spans, "reader-spans", realm.SpansWholeWord, "the reader's candidate spans: whole_word (the Factbook's answers are whole words) or wordpiece (every span of wordpieces, as ORQA and REALM)")
+	fs.StringVar(&qa.spans, "reader-spans", openqa.SpansWholeWord, "the reader's candidate spans: whole_word (the Factbook's answers are whole words) or wordpiece (every span of wordpieces, as ORQA and REALM)")
 	fs.IntVar(&qa.readerLen, "reader-len", 128, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length; the Factbook's questions have at most 30 wordpieces)")
 	fs.IntVar(&qa.testCountries, "test-countries", 12, "the corpus holds the Factbook documents of the first N countries of the QA test split… (0 with -train-countries 0: the first -docs documents)")
 	fs.IntVar(&qa.trainCountries, "train-countries", 24, "…and of the first N countries of the QA train split, whose questions fine-tune the reader")
@@ -180,9 +182,9 @@ func demoCountries(nTest, nTrain int) ([]string, error) {
 
 // printDemoSummary says in words what the run showed, where REALM's figures sit against the
 // baselines, and answers a few test questions with the blocks they came from.
-func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map[string]*realm.QAEval, realmQA *realm.QA, c *realm.Corpus) error {
-	r, ict, bm25 := evs[realm.RetrieverREALM], evs[realm.RetrieverICT], evs[realm.RetrieverBM25]
-	at5 := map[string]realm.Recall{}
+func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map[string]*openqa.QAEval, realmQA *openqa.QA, c *realm.Corpus) error {
+	r, ict, bm25 := evs[openqa.RetrieverREALM], evs[openqa.RetrieverICT], evs[openqa.RetrieverBM25]
+	at5 := map[string]evaluate.Recall{}
 	for kind, e := range evs {
 		rec, err := e.RecallHits(5)
 		if err != nil {
@@ -190,16 +192,16 @@ func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map
 		}
 		at5[kind] = rec
 	}
-	vsICT, err := at5[realm.RetrieverREALM].Compare(at5[realm.RetrieverICT])
+	vsICT, err := at5[openqa.RetrieverREALM].Compare(at5[openqa.RetrieverICT])
 	if err != nil {
 		return err
 	}
-	vsBM25, err := at5[realm.RetrieverREALM].Compare(at5[realm.RetrieverBM25])
+	vsBM25, err := at5[openqa.RetrieverREALM].Compare(at5[openqa.RetrieverBM25])
 	if err != nil {
 		return err
 	}
 	n := r.Overall.N
-	se := func(v float64) float64 { return realm.Recall{Value: v, N: n}.StdErr() }
+	se := func(v float64) float64 { return evaluate.Recall{Value: v, N: n}.StdErr() }
 	w := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
 	fmt.Fprintf(w, "\nWhat this run shows\n")
 	fmt.Fprintf(w, "%s\n", strings.Repeat("─", 19))
@@ -215,10 +217,10 @@ func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map
 		n, r.Overall.EM, se(r.Overall.EM), ict.Overall.EM, bm25.Overall.EM)
 	fmt.Fprintf(w, "• An answer was in the top 5 blocks for %.3f of the questions with REALM's retriever, %.3f with ICT-only's and\n"+
 		"  %.3f with BM25 (paired over the same questions: REALM − ICT-only %+.3f ± %.3f, REALM − BM25 %+.3f ± %.3f).\n",
-		at5[realm.RetrieverREALM].Value, at5[realm.RetrieverICT].Value, at5[realm.RetrieverBM25].Value,
+		at5[openqa.RetrieverREALM].Value, at5[openqa.RetrieverICT].Value, at5[openqa.RetrieverBM25].Value,
 		vsICT.Value, vsICT.StdErr, vsBM25.Value, vsBM25.StdErr)
 	best, bestEM := "", -1.0
-	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
+	for _, kind := range []string{openqa.RetrieverBM25, openqa.RetrieverICT, openqa.RetrieverREALM} {
 		if e := evs[kind].Overall.EM; e > bestEM {
 			best, bestEM = kind, e
 		}
@@ -229,7 +231,7 @@ func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map
 		return err
 	}
 	// A few answered test questions (the first right ones of different relations) and one miss.
-	var picked []realm.QAPrediction
+	var picked []openqa.QAPrediction
 	relations := map[string]bool{}
 	for _, p := range r.Predictions {
 		if p.Correct && !relations[p.Relation] && len(picked) < 3 {
@@ -237,7 +239,7 @@ func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map
 			picked = append(picked, p)
 		}
 	}
-	if i := slices.IndexFunc(r.Predictions, func(p realm.QAPrediction) bool { return !p.Correct }); i >= 0 {
+	if i := slices.IndexFunc(r.Predictions, func(p openqa.QAPrediction) bool { return !p.Correct }); i >= 0 {
 		picked = append(picked, r.Predictions[i])
 	}
 	fmt.Fprintf(out, "\nTest questions answered by REALM's retriever + reader, with the blocks it read:\n")

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -161,7 +161,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	var f qaFlags
 	f.readerBeam = 3
 	rc, err := runs.ReaderConfig(filepath.Join(dir, "qa-ict"), f.readerConfig())
-	if err != nil || rc.Spans != realm.SpansWholeWord || rc.SeqLen != 128 || rc.ReaderBeam != 3 {
+	if err != nil || rc.Spans != openqa.SpansWholeWord || rc.SeqLen != 128 || rc.ReaderBeam != 3 {
 		t.Errorf("recorded reader %+v, %v: want the demo's whole-word spans, its -reader-len and the flag's beam", rc, err)
 	}
 	if err := os.Remove(filepath.Join(dir, "qa-ict", runs.ReaderFile)); err != nil {

@@ -22,13 +22,16 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/evaluate"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/runs"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // pipelineFlags are the flags shared by demo and pretrain.
 type pipelineFlags struct {
 	dir, bertDir, corpusPath, pooling, realmDirs   string
-	pretrained                                     *realm.Pretrained // -realm's checkpoints, loaded by resolveBERT.
+	pretrained                                     *pretrain.Pretrained // -realm's checkpoints, loaded by resolveBERT.
 	mlmSteps, ictSteps, realmSteps, refresh, batch int
 	ictBatch, mlmBatch, queryLen, docLen, topK     int
 	mlmLR, ictLR, realmLR, heldOut, ictMask        float64
@@ -132,16 +135,16 @@ func (f *pipelineFlags) resolveBERT(ctx context.Context) error {
 	return nil
 }
 
-func (f *pipelineFlags) config(log io.Writer) realm.PipelineConfig {
+func (f *pipelineFlags) config(log io.Writer) pretrain.PipelineConfig {
 	m := realm.DefaultConfig()
 	m.QueryLen, m.DocLen, m.TopK, m.RetrieverPooling = f.queryLen, f.docLen, f.topK, f.pooling
-	run := func(steps, batch int, lr float64) realm.RunConfig {
-		return realm.RunConfig{Steps: steps, BatchSize: batch, LR: lr, Seed: f.seed, CheckpointEvery: f.checkpointEvery,
+	run := func(steps, batch int, lr float64) training.RunConfig {
+		return training.RunConfig{Steps: steps, BatchSize: batch, LR: lr, Seed: f.seed, CheckpointEvery: f.checkpointEvery,
 			Attach: progressBar(f.progress), Log: log, LogEvery: max(1, steps/10)}
 	}
-	pc := realm.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
+	pc := pretrain.PipelineConfig{Model: m, Dir: f.dir, BERTDir: f.bertDir, Seed: int64(f.seed), Log: log, MaxDocs: f.maxDocs,
 		MLM: run(f.mlmSteps, f.mlmBatch, f.mlmLR), ICT: run(f.ictSteps, f.ictBatch, f.ictLR),
-		REALM: realm.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
+		REALM: pretrain.PretrainConfig{RunConfig: run(f.realmSteps, f.batch, f.realmLR), RefreshEvery: f.refresh, EmbedBatch: 64, HeldOut: f.heldOut, RetrieverWarmup: f.retrieverWarmup}}
 	pc.SalientKinds, pc.Titles, pc.Pretrained = f.salient, f.titles, f.pretrained
 	pc.REALM.MicroBatches = f.microBatches
 	pc.ICTOptions.HardNegatives = f.ictHard
@@ -186,7 +189,7 @@ type evaluation struct {
 	Utility      float64 `json:"retrieval_utility"`
 	// Same-country recall (a retrieved block of the source's country) and answer recall (a
 	// retrieved block holding the masked span), each with its chance level, for the REALM,
-	// ICT-only and BM25 retrievers (see realm.Pretrainer.SameTitleRecall, AnswerRecall).
+	// ICT-only and BM25 retrievers (see pretrain.Pretrainer.SameTitleRecall, AnswerRecall).
 	RecallREALM        float64 `json:"same_country_recall_realm"`
 	RecallICT          float64 `json:"same_country_recall_ict_only"`
 	RecallBM25         float64 `json:"same_country_recall_bm25"`
@@ -197,11 +200,11 @@ type evaluation struct {
 	AnswerRecallBM25   float64 `json:"answer_recall_bm25"`
 	AnswerRecallRandom float64 `json:"answer_recall_random"`
 	// The same-country recalls again over the sentences whose masked form still names their
-	// country (realm.Pretrainer.TitleNamed) and over the others (mostly those whose country
+	// country (pretrain.Pretrainer.TitleNamed) and over the others (mostly those whose country
 	// name was the masked span).
 	SubjectNamed   recallRow `json:"same_country_recall_subject_named"`
 	SubjectUnnamed recallRow `json:"same_country_recall_subject_not_named"`
-	// Paired differences over the same sentences (realm.Recall.Compare and OverChance):
+	// Paired differences over the same sentences (evaluate.Recall.Compare and OverChance):
 	// REALM's recall minus ICT-only's and minus chance, with standard errors that leave out the
 	// variance both retrievers share.
 	Paired        pairedRows `json:"paired"`
@@ -231,7 +234,7 @@ type pairedRows struct {
 	AnswerVsRandom      pairedRow `json:"answer_realm_minus_random"`
 }
 
-// pairedRow is a realm.Difference as eval.json records it.
+// pairedRow is an evaluate.Difference as eval.json records it.
 type pairedRow struct {
 	Value  float64 `json:"difference"`
 	StdErr float64 `json:"std_err"`
@@ -239,7 +242,7 @@ type pairedRow struct {
 	Losses int     `json:"only_other"`
 }
 
-func newPairedRow(d realm.Difference) pairedRow {
+func newPairedRow(d evaluate.Difference) pairedRow {
 	return pairedRow{d.Value, d.StdErr, d.Wins, d.Losses}
 }
 
@@ -265,7 +268,7 @@ func (f *pipelineFlags) info(cfg realm.Config) runs.Info {
 
 // pretrainAndEvaluate runs the pipeline of f, evaluates it on held-out sentences, prints the
 // evaluation and writes it to eval.json in the run directory.
-func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*realm.PipelineResult, evaluation, error) {
+func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*pretrain.PipelineResult, evaluation, error) {
 	var ev evaluation
 	be, err := backend.New()
 	if err != nil {
@@ -273,7 +276,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	}
 	pc := f.config(out)
 	if f.dir != "" {
-		release, err := realm.LockDir(f.dir) // one run at a time in a directory.
+		release, err := training.LockDir(f.dir) // one run at a time in a directory.
 		if err != nil {
 			return nil, ev, err
 		}
@@ -286,7 +289,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 			}
 		}
 	}
-	res, err := realm.RunPipeline(ctx, be, pc)
+	res, err := pretrain.RunPipeline(ctx, be, pc)
 	if err == nil && f.dir != "" {
 		err = runs.WriteInfo(f.dir, f.info(res.Config))
 	}
@@ -320,7 +323,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 	for i, ex := range held {
 		named[i] = p.TitleNamed(ex)
 	}
-	var sameRecalls, ansRecalls []realm.Recall // REALM, ICT-only, BM25
+	var sameRecalls, ansRecalls []evaluate.Recall // REALM, ICT-only, BM25
 	for _, r := range []struct {
 		snap                   *realm.Snapshot // nil: BM25
 		same, ans              *float64
@@ -364,7 +367,7 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		}
 	}
 	for _, c := range []struct {
-		r   []realm.Recall
+		r   []evaluate.Recall
 		ict *pairedRow
 		rnd *pairedRow
 	}{{sameRecalls, &ev.Paired.SameCountryVsICT, &ev.Paired.SameCountryVsRandom}, {ansRecalls, &ev.Paired.AnswerVsICT, &ev.Paired.AnswerVsRandom}} {
@@ -425,7 +428,7 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	fmt.Fprintf(w, "masked-token accuracy, null document only\t%.3f\n", ev.AccNull)
 	fmt.Fprintf(w, "retrieval utility (nats/token)\t%+.3f\n", ev.Utility)
 	// ± one binomial standard error over the sentences counted.
-	se := func(v float64, n int) float64 { return realm.Recall{Value: v, N: n}.StdErr() }
+	se := func(v float64, n int) float64 { return evaluate.Recall{Value: v, N: n}.StdErr() }
 	for _, part := range []struct {
 		what string
 		row  recallRow

@@ -20,8 +20,12 @@ import (
 	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
 	"github.com/realm-go/realm/realm/hfrealm"
+	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/runs"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // questions reads a QA split: that of -qa (and -qa-test) when given, else the Factbook's,
@@ -101,7 +105,7 @@ func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 	fs.IntVar(&f.readerBeam, "reader-beam", 5, "retrieved blocks the reader reads per question")
 	fs.IntVar(&f.readerLen, "reader-len", 0, "the reader's sequence length, [CLS] question [SEP] block [SEP] with the block cut to fit (0: query length + document length)")
 	if withTraining {
-		fs.StringVar(&f.spans, "reader-spans", realm.SpansWordpiece, "the reader's candidate spans: wordpiece (every span of wordpieces, as ORQA and REALM) or whole_word (spans of whole words only); eval and ask use the fine-tuned run's")
+		fs.StringVar(&f.spans, "reader-spans", openqa.SpansWordpiece, "the reader's candidate spans: wordpiece (every span of wordpieces, as ORQA and REALM) or whole_word (spans of whole words only); eval and ask use the fine-tuned run's")
 		fs.IntVar(&f.steps, "steps", 300, "fine-tuning steps")
 		fs.IntVar(&f.batch, "batch", 4, "questions per fine-tuning step")
 		fs.Float64Var(&f.lr, "lr", 1e-4, "peak learning rate")
@@ -114,26 +118,26 @@ func (f *qaFlags) register(fs *flag.FlagSet, withTraining bool) {
 }
 
 // readerConfig is the reader's configuration from the flags.
-func (f *qaFlags) readerConfig() realm.ReaderConfig {
-	rc := realm.DefaultReaderConfig()
+func (f *qaFlags) readerConfig() openqa.ReaderConfig {
+	rc := openqa.DefaultReaderConfig()
 	rc.ReaderBeam, rc.SeqLen, rc.Spans = f.readerBeam, f.readerLen, f.spans
 	return rc
 }
 
 // validReaderSpans checks a -reader-spans flag (demo, finetune).
 func validReaderSpans(spans string) error {
-	if spans != realm.SpansWordpiece && spans != realm.SpansWholeWord {
-		return fmt.Errorf("-reader-spans %q is not %q or %q", spans, realm.SpansWordpiece, realm.SpansWholeWord)
+	if spans != openqa.SpansWordpiece && spans != openqa.SpansWholeWord {
+		return fmt.Errorf("-reader-spans %q is not %q or %q", spans, openqa.SpansWordpiece, openqa.SpansWholeWord)
 	}
 	return nil
 }
 
 func (f *qaFlags) retrievers() ([]string, error) {
 	if f.retriever == "all" {
-		return []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM}, nil
+		return []string{openqa.RetrieverBM25, openqa.RetrieverICT, openqa.RetrieverREALM}, nil
 	}
 	switch f.retriever {
-	case realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM:
+	case openqa.RetrieverBM25, openqa.RetrieverICT, openqa.RetrieverREALM:
 		return []string{f.retriever}, nil
 	}
 	return nil, fmt.Errorf("-retriever %q: want realm, ict, bm25 or all", f.retriever)
@@ -159,13 +163,13 @@ type docEmbeddings func(ctx context.Context, store *model.Store) ([]float32, err
 // Pretrainer's Embeddings, whose initial index is the ICT retriever's and whose last refresh is
 // the final model's), computing those it lacks. It holds the cache, not the Pretrainer, so the
 // pre-training model can be freed.
-func cachedEmbeddings(be compute.Backend, cfg realm.Config, c *realm.Corpus, cache *realm.EmbeddingCache) docEmbeddings {
+func cachedEmbeddings(be compute.Backend, cfg realm.Config, c *realm.Corpus, cache *pretrain.EmbeddingCache) docEmbeddings {
 	return func(ctx context.Context, store *model.Store) ([]float32, error) {
 		s, err := realm.TakeSnapshot(store)
 		if err != nil {
 			return nil, err
 		}
-		vecs, ids, err := realm.CorpusEmbeddings(ctx, be, cfg, c, s, 64, cache)
+		vecs, ids, err := pretrain.CorpusEmbeddings(ctx, be, cfg, c, s, 64, cache)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +184,7 @@ func cachedEmbeddings(be compute.Backend, cfg realm.Config, c *realm.Corpus, cac
 
 // fineTuneQA fine-tunes one retriever's QA model and evaluates it. embed, when not nil, gives
 // the dense retrievers' corpus embeddings.
-func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runs.Info, c *realm.Corpus, kind string, embed docEmbeddings, out io.Writer) (*realm.QA, *realm.QAEval, error) {
+func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runs.Info, c *realm.Corpus, kind string, embed docEmbeddings, out io.Writer) (*openqa.QA, *openqa.QAEval, error) {
 	store, err := runs.PretrainedStore(f.dir, kind)
 	if err != nil {
 		return nil, nil, err
@@ -200,17 +204,17 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runs.Inf
 	if err := atomicfile.WriteFile(filepath.Join(runs.QADir(f.dir, kind), runs.ReaderFile), append(data, '\n')); err != nil {
 		return nil, nil, err
 	}
-	var q *realm.QA
-	if embed != nil && kind != realm.RetrieverBM25 {
+	var q *openqa.QA
+	if embed != nil && kind != openqa.RetrieverBM25 {
 		vecs, err := embed(ctx, store)
 		if err != nil {
 			return nil, nil, err
 		}
-		q, err = realm.BuildDenseQA(be, store, ri.Config, rc, c, kind, vecs)
+		q, err = openqa.BuildDenseQA(be, store, ri.Config, rc, c, kind, vecs)
 		if err != nil {
 			return nil, nil, err
 		}
-	} else if q, err = realm.BuildQA(ctx, be, store, ri.Config, rc, c, kind, realm.DefaultBM25Params()); err != nil {
+	} else if q, err = openqa.BuildQA(ctx, be, store, ri.Config, rc, c, kind, bm25.DefaultParams()); err != nil {
 		return nil, nil, err
 	}
 	train, err := f.questions("train", c)
@@ -218,24 +222,24 @@ func fineTuneQA(ctx context.Context, be compute.Backend, f *qaFlags, ri runs.Inf
 		return nil, nil, err
 	}
 	fmt.Fprintf(out, "fine-tuning %s + reader on %d questions, %d steps\n", kind, len(train), f.steps)
-	run := realm.RunConfig{Dir: runs.QADir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
+	run := training.RunConfig{Dir: runs.QADir(f.dir, kind), Steps: f.steps, BatchSize: f.batch, LR: f.lr, WarmupSteps: f.warmup, Seed: f.seed,
 		Attach: progressBar(f.progress), Log: out, LogEvery: max(1, f.steps/10)}
 	if f.retrieverLRScale != 1 {
 		run.LRScale = map[string]float64{ri.Config.QueryTowerScope(): f.retrieverLRScale}
 	}
-	if err := q.FineTune(ctx, train, run, &realm.History{}); err != nil {
+	if err := q.FineTune(ctx, train, run, &training.History{}); err != nil {
 		return nil, nil, err
 	}
 	ev, err := evaluateQA(ctx, q, f, c, out)
 	return q, ev, err
 }
 
-func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, out io.Writer) (*realm.QAEval, error) {
+func evaluateQA(ctx context.Context, q *openqa.QA, f *qaFlags, c *realm.Corpus, out io.Writer) (*openqa.QAEval, error) {
 	exs, err := f.questions(f.split, c)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := q.Evaluate(ctx, exs, realm.QAEvalOptions{RecallAt: []int{1, 5, 20, 100}, KeepPredictions: true})
+	ev, err := q.Evaluate(ctx, exs, openqa.QAEvalOptions{RecallAt: []int{1, 5, 20, 100}, KeepPredictions: true})
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +257,11 @@ func evaluateQA(ctx context.Context, q *realm.QA, f *qaFlags, c *realm.Corpus, o
 	return ev, nil
 }
 
-func printBaselines(out io.Writer, split string, evs map[string]*realm.QAEval) {
+func printBaselines(out io.Writer, split string, evs map[string]*openqa.QAEval) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "\nOpen-QA on the Factbook %s split\t\t\t\t\n", split)
 	fmt.Fprintf(w, "retriever + reader\tquestions\texact match\trecall@1\trecall@5\n")
-	for _, kind := range []string{realm.RetrieverBM25, realm.RetrieverICT, realm.RetrieverREALM} {
+	for _, kind := range []string{openqa.RetrieverBM25, openqa.RetrieverICT, openqa.RetrieverREALM} {
 		ev, ok := evs[kind]
 		if !ok {
 			continue
@@ -317,14 +321,14 @@ func runFinetune(ctx context.Context, args []string) error {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, runs.InfoFile)); err == nil || *realmDirs != "" {
-		release, err := realm.LockDir(f.dir) // one run at a time in a directory.
+		release, err := training.LockDir(f.dir) // one run at a time in a directory.
 		if err != nil {
 			return err
 		}
 		defer release()
 	}
 	if *realmDirs != "" {
-		if f.retriever != realm.RetrieverREALM && f.retriever != realm.RetrieverBM25 {
+		if f.retriever != openqa.RetrieverREALM && f.retriever != openqa.RetrieverBM25 {
 			return fmt.Errorf("-realm: -retriever %s: a released REALM has no ICT-only retriever; use realm or bm25", f.retriever)
 		}
 		if err := startFromREALM(ctx, f.dir, *realmDirs, *corpusPath, *maxDocs, *queryLen, *docLen, f.seed); err != nil {
@@ -341,7 +345,7 @@ func runFinetune(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	evs := map[string]*realm.QAEval{}
+	evs := map[string]*openqa.QAEval{}
 	for _, kind := range r.kinds {
 		if _, evs[kind], err = fineTuneQA(ctx, r.be, &f, r.run.Info, r.run.Corpus, kind, nil, os.Stdout); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
@@ -371,7 +375,7 @@ func startFromREALM(ctx context.Context, dir, dirs, corpusPath string, maxDocs, 
 			return fmt.Errorf("-corpus: %w", err)
 		}
 	}
-	if _, err := (realm.Checkpoints{Dir: filepath.Join(dir, "realm")}).Save(pt.Store, realm.TrainState{Task: "realm", Seed: seed}); err != nil {
+	if _, err := (training.Checkpoints{Dir: filepath.Join(dir, "realm")}).Save(pt.Store, training.TrainState{Task: "realm", Seed: seed}); err != nil {
 		return err
 	}
 	return runs.WriteInfo(dir, runs.Info{Config: cfg, MaxDocs: maxDocs, CorpusPath: corpusPath, REALMDirs: local, TokenizerDir: pt.TokenizerDir, Seed: seed})
@@ -399,7 +403,7 @@ func runEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	evs := map[string]*realm.QAEval{}
+	evs := map[string]*openqa.QAEval{}
 	for _, kind := range r.kinds {
 		q, err := r.run.QA(r.be, kind, f.readerConfig())
 		if err != nil {
@@ -452,7 +456,7 @@ func runAsk(ctx context.Context, args []string) error {
 
 // openHFQA opens -model, a Hugging Face RealmForOpenQA directory or hub id (resolveModel), with
 // the block records of records (default: block_records.npy in the model's directory).
-func openHFQA(ctx context.Context, modelDir, records string) (*realm.QA, string, error) {
+func openHFQA(ctx context.Context, modelDir, records string) (*openqa.QA, string, error) {
 	dir, err := resolveModel(ctx, modelDir)
 	if err != nil {
 		return nil, "", err
@@ -476,7 +480,7 @@ func evalOpenQA(ctx context.Context, modelDir, records, qaPath string, out io.Wr
 	if err != nil {
 		return err
 	}
-	ev, err := q.Evaluate(ctx, questions, realm.QAEvalOptions{RecallAt: []int{1, q.Reader.ReaderBeam}})
+	ev, err := q.Evaluate(ctx, questions, openqa.QAEvalOptions{RecallAt: []int{1, q.Reader.ReaderBeam}})
 	if err != nil {
 		return err
 	}
@@ -500,7 +504,7 @@ func askOpenQA(ctx context.Context, modelDir, records string, questions []string
 	return nil
 }
 
-func printAnswer(out io.Writer, a realm.Answer) {
+func printAnswer(out io.Writer, a openqa.Answer) {
 	fmt.Fprintf(out, "Q: %s\nA: %s   (p=%.2f, from %q, block %d)\n", a.Question, a.Text, a.Prob, a.Title, a.BlockID)
 	for i, b := range a.Blocks {
 		fmt.Fprintf(out, "   %d. p(z|x)=%.3f  %s (block %d)\n", i+1, b.Prob, b.Title, b.ID)

@@ -19,6 +19,8 @@ import (
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/hfrealm"
+	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -73,7 +75,7 @@ func runRetrieve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var r *realm.DenseRetriever
+	var r *openqa.DenseRetriever
 	var c *realm.Corpus
 	fromIndex := *corpusPath == "" && isOpenQA(modelDir)
 	if fromIndex {
@@ -82,7 +84,7 @@ func runRetrieve(ctx context.Context, args []string) error {
 		var cfg realm.Config
 		var store *model.Store
 		if cfg, store, c, err = openRetriever(modelDir, *corpusPath, *queryLen, *docLen); err == nil {
-			r, err = realm.NewDenseRetriever(ctx, be, store, cfg, c, "retriever")
+			r, err = openqa.NewDenseRetriever(ctx, be, store, cfg, c, "retriever")
 		}
 	}
 	if err != nil {
@@ -122,7 +124,7 @@ func resolveModel(ctx context.Context, dir string) (string, error) {
 
 // loadREALM resolves -realm's comma-separated directories or hub ids and loads them as one
 // pre-trained REALM (hfrealm.LoadPretrained).
-func loadREALM(ctx context.Context, list string) ([]string, *realm.Pretrained, error) {
+func loadREALM(ctx context.Context, list string) ([]string, *pretrain.Pretrained, error) {
 	var dirs []string
 	for _, d := range strings.Split(list, ",") {
 		dir, err := resolveModel(ctx, strings.TrimSpace(d))
@@ -153,7 +155,7 @@ func openRetriever(dir, corpusPath string, queryLen, docLen int) (realm.Config, 
 			return realm.Config{}, nil, nil, err
 		}
 		ri, c := run.Info, run.Corpus
-		store, err := run.Pretrained(realm.RetrieverREALM)
+		store, err := run.Pretrained(openqa.RetrieverREALM)
 		if err != nil {
 			return ri.Config, nil, nil, err
 		}

@@ -9,18 +9,19 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // New returns a store holding every variable of a tiny REALM whose retrieval embeddings have
 // dimension d: both retriever towers (shared), the encoder with its MLM head and the reader with
 // its span head, initialised from seed with a standard deviation of 0.4; and its configs.
-func New(d int, seed int64) (*model.Store, realm.Config, realm.ReaderConfig, error) {
+func New(d int, seed int64) (*model.Store, realm.Config, openqa.ReaderConfig, error) {
 	b := bert.Tiny()
 	b.VocabSize, b.HiddenSize, b.NumHiddenLayers, b.NumAttentionHeads, b.IntermediateSize = 53, 32, 2, 4, 64
 	b.MaxPositionEmbeddings, b.HiddenAct, b.InitializerRange = 64, bert.ActGeluTanh, 0.4
 	cfg := realm.DefaultConfig()
 	cfg.Retriever, cfg.Encoder, cfg.ProjectionDim, cfg.TopK, cfg.QueryLen, cfg.DocLen = b, b, d, 3, 16, 16
-	rc := realm.DefaultReaderConfig()
+	rc := openqa.DefaultReaderConfig()
 	rc.SpanHiddenSize, rc.MaxSpanWidth, rc.ReaderBeam, rc.RetrieverBeam, rc.SeqLen = 16, 4, 2, 4, 24
 	if err := cfg.Validate(); err != nil {
 		return nil, cfg, rc, err
@@ -36,7 +37,7 @@ func New(d int, seed int64) (*model.Store, realm.Config, realm.ReaderConfig, err
 		q := cfg.EmbedQueries(root, ids, types, mask)
 		ids3, types3, mask3 := InsertAxes(ids, 1), InsertAxes(types, 1), InsertAxes(mask, 1)
 		logits := cfg.EncoderMLMLogits(root, ids3, types3, mask3, pos)
-		spans := realm.SpanScores(root.At(realm.ReaderScope), cfg.Encoder, rc, ids, types, mask, pos, pos)
+		spans := openqa.SpanScores(root.At(openqa.ReaderScope), cfg.Encoder, rc, ids, types, mask, pos, pos)
 		return []*Node{q, logits, spans}
 	}, ids, types, mask, pos)
 	return store, cfg, rc, err

@@ -34,6 +34,7 @@ import (
 
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // ModelType is config.json's model_type of every REALM class.
@@ -138,14 +139,14 @@ func (c Config) REALM(queryLen, docLen int) (realm.Config, error) {
 	return m, nil
 }
 
-// Reader is the realm.ReaderConfig of the model's open-QA reader: REALM's span head
+// Reader is the openqa.ReaderConfig of the model's open-QA reader: REALM's span head
 // (span_hidden_size, max_span_width, reader_layer_norm_eps), reader_beam_size blocks read of
 // searcher_beam_size retrieved, reader_seq_len positions; every wordpiece span, and the
 // question without its [UNK] pieces, as transformers' RealmRetriever gives it to the reader.
-func (c Config) Reader() realm.ReaderConfig {
-	rc := realm.DefaultReaderConfig()
+func (c Config) Reader() openqa.ReaderConfig {
+	rc := openqa.DefaultReaderConfig()
 	rc.SpanHiddenSize, rc.MaxSpanWidth, rc.LayerNormEps = c.SpanHiddenSize, c.MaxSpanWidth, c.ReaderLayerNormEps
 	rc.ReaderBeam, rc.RetrieverBeam, rc.SeqLen = c.ReaderBeamSize, c.SearcherBeamSize, c.ReaderSeqLen
-	rc.Spans, rc.SkipUnknown = realm.SpansWordpiece, true // as RealmReader and RealmRetriever read.
+	rc.Spans, rc.SkipUnknown = openqa.SpansWordpiece, true // as RealmReader and RealmRetriever read.
 	return rc
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // The REALM classes of transformers whose checkpoints Load reads (config.json's architectures).
@@ -126,10 +127,10 @@ func planFor(class string, cfg Config) (*plan, error) {
 	case ClassEncoder:
 		p.bert(cfg, "realm.", "cls.", realm.EncoderScope, true)
 	case ClassReader:
-		p.reader(cfg, "", realm.ReaderScope)
+		p.reader(cfg, "", openqa.ReaderScope)
 	case ClassOpenQA:
 		p.embedder(cfg, "embedder.", realm.EmbedderScope)
-		p.reader(cfg, "reader.", realm.ReaderScope)
+		p.reader(cfg, "reader.", openqa.ReaderScope)
 		p.ignore(BlockEmbName) // the index, read by LoadBlockEmb.
 	default:
 		return nil, fmt.Errorf("class %q is not one of %s, %s, %s, %s, %s", class, ClassEmbedder, ClassScorer, ClassEncoder, ClassReader, ClassOpenQA)
@@ -192,7 +193,7 @@ func (p *plan) embedder(cfg Config, prefix, scope string) {
 		bert.Assignment{Name: prefix + "cls.LayerNorm.bias", Path: scope + "/projection_layer_norm/layer_normalization/offset", Shape: []int{D}})
 }
 
-// reader adds a RealmReader saved under prefix: its BERT and the span head (realm.SpanHead's
+// reader adds a RealmReader saved under prefix: its BERT and the span head (openqa.SpanHead's
 // variables under scope/qa_outputs).
 func (p *plan) reader(cfg Config, prefix, scope string) {
 	p.bert(cfg, prefix+"realm.", prefix+"cls.", scope, false)

@@ -11,28 +11,29 @@ import (
 	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // OpenQA opens the RealmForOpenQA checkpoint in dir, with the texts of its blocks in recordsPath
-// (a RealmRetriever's block_records.npy), as a realm.QA that answers questions the way
+// (a RealmRetriever's block_records.npy), as an openqa.QA that answers questions the way
 // transformers' RealmForOpenQA does in evaluation: the embedder embeds [CLS] question [SEP]
 // (at most queryLen wordpieces; queryLen ≤ 0 takes min(64, reader_seq_len/2)), an exact search over block_emb finds the reader_beam_size best
 // blocks, and the reader scores every wordpiece span of each [CLS] question [SEP] block [SEP]
 // (reader_seq_len wordpieces) plus the block's score. The tokenizer is the directory's
 // (vocab.txt, tokenizer_config.json). As transformers' RealmRetriever gives the reader
 // tokenizer.decode(question, skip_special_tokens=True) tokenised again, the reader reads the
-// question without its [UNK] pieces (realm.ReaderConfig.SkipUnknown).
+// question without its [UNK] pieces (openqa.ReaderConfig.SkipUnknown).
 //
 // The blocks are read from recordsPath when retrieved (the file stays open while the QA is in
 // use), and block_emb is read straight into the exact index, so opening the released 13.35M-block
 // model costs about its 6.8 GB of embeddings: 1.08× the embeddings on a synthetic index of 1M
 // blocks (tools/indexbench).
-func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.QA, error) {
+func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*openqa.QA, error) {
 	o, err := openIndex(be, dir, recordsPath, queryLen)
 	if err != nil {
 		return nil, err
 	}
-	q, err := realm.NewQA(be, o.store, o.cfg, o.rc, o.corpus, o.retriever)
+	q, err := openqa.NewQA(be, o.store, o.cfg, o.rc, o.corpus, o.retriever)
 	if err != nil {
 		_ = o.records.Close()
 		return nil, err
@@ -43,7 +44,7 @@ func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.Q
 // OpenRetriever opens the retriever of the RealmForOpenQA checkpoint in dir as OpenQA does
 // (its embedder over block_emb, the blocks read from recordsPath when retrieved), without the
 // reader: the retriever and its corpus.
-func OpenRetriever(be compute.Backend, dir, recordsPath string, queryLen int) (*realm.DenseRetriever, *realm.Corpus, error) {
+func OpenRetriever(be compute.Backend, dir, recordsPath string, queryLen int) (*openqa.DenseRetriever, *realm.Corpus, error) {
 	o, err := openIndex(be, dir, recordsPath, queryLen)
 	if err != nil {
 		return nil, nil, err
@@ -55,10 +56,10 @@ func OpenRetriever(be compute.Backend, dir, recordsPath string, queryLen int) (*
 type openedIndex struct {
 	store     *model.Store
 	cfg       realm.Config
-	rc        realm.ReaderConfig
+	rc        openqa.ReaderConfig
 	corpus    *realm.Corpus
 	records   *BlockRecords
-	retriever *realm.DenseRetriever
+	retriever *openqa.DenseRetriever
 }
 
 // openIndex loads the checkpoint in dir, its index and its tokenizer (OpenQA).
@@ -100,7 +101,7 @@ func openIndex(be compute.Backend, dir, recordsPath string, queryLen int) (_ *op
 	if err != nil {
 		return nil, fmt.Errorf("hfrealm: %w", err)
 	}
-	r, err := realm.NewDenseRetrieverFromIndex(be, store, cfg, c, idx, "realm")
+	r, err := openqa.NewDenseRetrieverFromIndex(be, store, cfg, c, idx, "realm")
 	if err != nil {
 		return nil, fmt.Errorf("hfrealm: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // The fixtures are tiny random REALM models of transformers 4.30.2 and what it computes on them
@@ -309,10 +310,10 @@ func testReader(t *testing.T, be compute.Backend, want expected, act, suffix str
 		}
 	}
 	outs, err := model.CallOnceN(be, store, func(root *model.Scope, x []*Node) []*Node {
-		scores := realm.SpanScores(root.At(realm.ReaderScope), res.Config.BERT(), rc, x[0], x[1], x[2], x[3], x[4]) // [K, NS]
-		rel := InsertAxes(x[5], 0)                                                                                  // [1, K]
-		readerLoss, _, logits := realm.ReaderLogLikelihood(InsertAxes(scores, 0), rel, InsertAxes(x[6], 0), InsertAxes(x[7], 0))
-		retrieverLoss, _ := realm.RetrieverEarlyLoss(rel, InsertAxes(x[8], 0))
+		scores := openqa.SpanScores(root.At(openqa.ReaderScope), res.Config.BERT(), rc, x[0], x[1], x[2], x[3], x[4]) // [K, NS]
+		rel := InsertAxes(x[5], 0)                                                                                    // [1, K]
+		readerLoss, _, logits := openqa.ReaderLogLikelihood(InsertAxes(scores, 0), rel, InsertAxes(x[6], 0), InsertAxes(x[7], 0))
+		retrieverLoss, _ := openqa.RetrieverEarlyLoss(rel, InsertAxes(x[8], 0))
 		return []*Node{Squeeze(logits, 0), Squeeze(readerLoss, 0), Squeeze(retrieverLoss, 0)}
 	}, in[0], in[1], in[2], tensors.FromFlatDataAndDimensions(starts, K, NS), tensors.FromFlatDataAndDimensions(ends, K, NS),
 		r.Relevance, tensors.FromFlatDataAndDimensions(cand, K, NS), tensors.FromFlatDataAndDimensions(gold, K, NS), r.HasAnswers)
@@ -468,7 +469,7 @@ func TestParityOpenQAAnswer(t *testing.T) {
 		t.Fatal("no answers in expected.json")
 	}
 	be := backend.MustNew()
-	qas := map[string]*realm.QA{}
+	qas := map[string]*openqa.QA{}
 	for _, want := range exp.Answers {
 		q := qas[want.Model]
 		if q == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/pretrain"
 )
 
 // LoadPretrained reads released REALM checkpoints into one store, as REALM pre-training or
@@ -17,13 +18,13 @@ import (
 // google/realm-cc-news-pretrained-encoder) or a reader (a RealmReader or RealmForOpenQA), of
 // one BERT shape. The tokenizer is that of the first directory with one (vocab.txt or
 // tokenizer.json). The result's Config has the checkpoints' shapes, d and k; its query and
-// block lengths are left for the caller (realm.RunPipeline takes them from its own config).
-func LoadPretrained(dirs []string) (*realm.Pretrained, error) {
+// block lengths are left for the caller (pretrain.RunPipeline takes them from its own config).
+func LoadPretrained(dirs []string) (*pretrain.Pretrained, error) {
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("hfrealm.LoadPretrained: no checkpoint directory")
 	}
 	store := model.NewStore()
-	p := &realm.Pretrained{Store: store}
+	p := &pretrain.Pretrained{Store: store}
 	var first Config
 	var retriever, encoder, reader string
 	for i, dir := range dirs {

@@ -16,6 +16,7 @@ import (
 	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // FromREALM is the RealmConfig of a model trained here: the BERT fields of its retriever (for
@@ -23,7 +24,7 @@ import (
 // k, and the reader's settings rc. It fails where transformers' REALM cannot express the model:
 // a retriever that projects the raw [CLS] state, separate towers for a scorer, or a retriever
 // and an encoder of different shapes.
-func FromREALM(cfg realm.Config, rc realm.ReaderConfig, class string) (Config, error) {
+func FromREALM(cfg realm.Config, rc openqa.ReaderConfig, class string) (Config, error) {
 	c := defaultConfig()
 	b := cfg.Encoder
 	switch class {

@@ -15,6 +15,7 @@ import (
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 )
 
 // TestSaveRoundTrip saves each class of the transformers fixtures with Save and loads it back:
@@ -62,7 +63,7 @@ func TestFromREALMRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := realm.DefaultReaderConfig()
+	rc := openqa.DefaultReaderConfig()
 	cls := cfg
 	cls.RetrieverPooling = realm.PoolingCLS
 	sep := cfg
@@ -130,7 +131,7 @@ func TestSaveOpenQARoundTrip(t *testing.T) {
 		t.Fatalf("block_emb changed in the round trip (err %v)", err)
 	}
 	be := backend.MustNew()
-	var answers [2][]realm.Answer
+	var answers [2][]openqa.Answer
 	for i, d := range []string{src, dir} {
 		rec := filepath.Join(d, BlockRecordsFile)
 		if i == 0 {

@@ -6,7 +6,7 @@ import (
 	"log"
 
 	"github.com/realm-go/realm/layers/backend"
-	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -18,7 +18,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	q, err := run.QA(backend.MustNew(), realm.RetrieverREALM, realm.DefaultReaderConfig())
+	q, err := run.QA(backend.MustNew(), openqa.RetrieverREALM, openqa.DefaultReaderConfig())
 	if err != nil {
 		log.Fatal(err)
 	}

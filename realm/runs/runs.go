@@ -1,11 +1,11 @@
 // Package runs opens the run directories that realm's pipelines write: run.json, which says how
 // to rebuild the corpus and the model; the checkpoints of each phase (mlm/, ict/, realm/, see
-// realm.Checkpoints); and the fine-tuned open-QA models (qa-<retriever>/, with reader.json and
+// training.Checkpoints); and the fine-tuned open-QA models (qa-<retriever>/, with reader.json and
 // the fixed document index). The command line (realm pretrain, demo, finetune, eval, ask) and
 // the notebooks go through it, and so can a program of one's own:
 //
 //	run, err := runs.Open("out/demo")
-//	q, err := run.QA(backend, realm.RetrieverREALM)
+//	q, err := run.QA(backend, openqa.RetrieverREALM)
 //	a, err := q.Answer(ctx, "What is the capital of Mongolia?")
 package runs
 
@@ -27,6 +27,9 @@ import (
 	"github.com/realm-go/realm/internal/buildinfo"
 	"github.com/realm-go/realm/internal/filehash"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
+	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // InfoFile is the file of a run directory that Info is written to.
@@ -224,7 +227,7 @@ var ErrNoCheckpoint = errors.New("no checkpoint")
 // Restore loads the newest checkpoint of a phase directory into a new store.
 func Restore(dir string) (*model.Store, error) {
 	store := model.NewStore()
-	_, ok, err := realm.Checkpoints{Dir: dir}.Restore(store)
+	_, ok, err := training.Checkpoints{Dir: dir}.Restore(store)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +244,7 @@ func (r *Run) Pretrained(kind string) (*model.Store, error) { return PretrainedS
 
 // PretrainedStore is Run.Pretrained for the run in dir, without opening it.
 func PretrainedStore(dir, kind string) (*model.Store, error) {
-	if kind == realm.RetrieverICT {
+	if kind == openqa.RetrieverICT {
 		return Restore(filepath.Join(dir, "ict"))
 	}
 	return Restore(filepath.Join(dir, "realm"))
@@ -253,7 +256,7 @@ func QADir(dir, kind string) string { return filepath.Join(dir, "qa-"+kind) }
 // ReaderConfig reads the reader configuration recorded in a fine-tuned QA directory (reader.json)
 // over base; base.ReaderBeam is kept (how many blocks to read is the caller's). A directory
 // fine-tuned before reader.json existed scored whole-word spans (Spans "").
-func ReaderConfig(qaDir string, base realm.ReaderConfig) (realm.ReaderConfig, error) {
+func ReaderConfig(qaDir string, base openqa.ReaderConfig) (openqa.ReaderConfig, error) {
 	rc := base
 	path := filepath.Join(qaDir, ReaderFile)
 	data, err := os.ReadFile(path)
@@ -273,7 +276,7 @@ func ReaderConfig(qaDir string, base realm.ReaderConfig) (realm.ReaderConfig, er
 
 // QA opens the QA model fine-tuned over retriever kind (realm, ict or bm25), reading base's
 // ReaderBeam blocks per question (base's other fields are those of reader.json when recorded).
-func (r *Run) QA(be compute.Backend, kind string, base realm.ReaderConfig) (*realm.QA, error) {
+func (r *Run) QA(be compute.Backend, kind string, base openqa.ReaderConfig) (*openqa.QA, error) {
 	dir := QADir(r.Dir, kind)
 	store, err := Restore(dir)
 	if errors.Is(err, ErrNoCheckpoint) {
@@ -286,16 +289,16 @@ func (r *Run) QA(be compute.Backend, kind string, base realm.ReaderConfig) (*rea
 	if err != nil {
 		return nil, err
 	}
-	if kind == realm.RetrieverBM25 {
-		b, err := realm.NewBM25(r.Corpus, realm.DefaultBM25Params())
+	if kind == openqa.RetrieverBM25 {
+		b, err := bm25.New(r.Corpus, bm25.DefaultParams())
 		if err != nil {
 			return nil, err
 		}
-		return realm.NewQA(be, store, r.Info.Config, rc, r.Corpus, b)
+		return openqa.NewQA(be, store, r.Info.Config, rc, r.Corpus, b)
 	}
-	d, err := realm.LoadDenseRetriever(be, store, r.Info.Config, r.Corpus, filepath.Join(dir, realm.QAIndexFile), kind)
+	d, err := openqa.LoadDenseRetriever(be, store, r.Info.Config, r.Corpus, filepath.Join(dir, openqa.QAIndexFile), kind)
 	if err != nil {
 		return nil, err
 	}
-	return realm.NewQA(be, store, r.Info.Config, rc, r.Corpus, d)
+	return openqa.NewQA(be, store, r.Info.Config, rc, r.Corpus, d)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // TestOpenRebuildsTheCorpusAndRefusesAChangedOne writes a run's run.json over a JSONL corpus,
@@ -56,7 +58,7 @@ func TestRestoreAndReaderConfig(t *testing.T) {
 	if _, err := Restore(dir); !errors.Is(err, ErrNoCheckpoint) {
 		t.Errorf("Restore of an empty directory: err = %v", err)
 	}
-	base := realm.DefaultReaderConfig()
+	base := openqa.DefaultReaderConfig()
 	base.ReaderBeam = 7
 	rc, err := ReaderConfig(dir, base)
 	if err != nil || !rc.WholeWords() || rc.ReaderBeam != 7 {
@@ -141,14 +143,14 @@ func TestMovedRunOpens(t *testing.T) {
 func TestQACorruptedCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	run := &Run{Dir: dir, Info: Info{Config: realm.DefaultConfig()}}
-	if _, err := run.QA(nil, realm.RetrieverREALM, realm.DefaultReaderConfig()); err == nil || !strings.Contains(err.Error(), "realm finetune") {
+	if _, err := run.QA(nil, openqa.RetrieverREALM, openqa.DefaultReaderConfig()); err == nil || !strings.Contains(err.Error(), "realm finetune") {
 		t.Errorf("QA without a fine-tuned model: err = %v", err)
 	}
 	store := model.NewStore()
 	if _, err := store.RootScope().CreateVariable("w", tensors.FromValue([]float32{1, 2})); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := realm.Checkpoints{Dir: QADir(dir, realm.RetrieverREALM)}.Save(store, realm.TrainState{Task: "qa", Step: 1})
+	ck, err := training.Checkpoints{Dir: QADir(dir, openqa.RetrieverREALM)}.Save(store, training.TrainState{Task: "qa", Step: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestQACorruptedCheckpoint(t *testing.T) {
 	if err := os.WriteFile(files[0], []byte("corrupted"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = run.QA(nil, realm.RetrieverREALM, realm.DefaultReaderConfig())
+	_, err = run.QA(nil, openqa.RetrieverREALM, openqa.DefaultReaderConfig())
 	if err == nil || strings.Contains(err.Error(), "realm finetune") || !strings.Contains(err.Error(), "corrupted") {
 		t.Errorf("QA over a corrupted checkpoint: err = %v", err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/pretrain"
 )
 
 // record is one masked sentence.
@@ -100,7 +101,7 @@ func run(out, bertDir string, docs, queryLen, docLen, maxMasks int, seed uint64,
 	}
 	cfg := realm.DefaultConfig()
 	cfg.QueryLen, cfg.DocLen, cfg.MaxMasks = queryLen, docLen, maxMasks
-	s, err := realm.MaskSentences(c, spans.RuleTagger{Gazetteer: g, Kinds: salient}, cfg, seed, heldOut)
+	s, err := pretrain.MaskSentences(c, spans.RuleTagger{Gazetteer: g, Kinds: salient}, cfg, seed, heldOut)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,17 @@
-package realm
+package openqa
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/realm-go/realm/data/qa"
+	"github.com/realm-go/realm/realm/evaluate"
 )
 
 // QAEvalOptions configures Evaluate.
@@ -166,21 +168,21 @@ func (q *QA) Evaluate(ctx context.Context, exs []qa.Example, opts QAEvalOptions)
 }
 
 // RecallHits returns retrieval recall@k per question (an answer string in one of the top k
-// blocks) as a Recall, for paired comparisons of retrievers over the same questions
-// (Recall.Compare). It needs the predictions (QAEvalOptions.KeepPredictions) and a k no larger
-// than the deepest recall@k or the reader beam evaluated.
-func (e *QAEval) RecallHits(k int) (Recall, error) {
+// blocks) as an evaluate.Recall, for paired comparisons of retrievers over the same questions
+// (evaluate.Recall.Compare). It needs the predictions (QAEvalOptions.KeepPredictions) and a k no
+// larger than the deepest recall@k or the reader beam evaluated.
+func (e *QAEval) RecallHits(k int) (evaluate.Recall, error) {
 	if len(e.Predictions) != e.Overall.N || e.Overall.N == 0 {
-		return Recall{}, fmt.Errorf("realm qa: %s evaluation kept %d predictions of %d questions (QAEvalOptions.KeepPredictions)", e.Retriever, len(e.Predictions), e.Overall.N)
+		return evaluate.Recall{}, fmt.Errorf("realm qa: %s evaluation kept %d predictions of %d questions (QAEvalOptions.KeepPredictions)", e.Retriever, len(e.Predictions), e.Overall.N)
 	}
 	deepest := e.ReaderBeam
 	for _, r := range e.Overall.Recall {
 		deepest = max(deepest, r.K)
 	}
 	if k < 1 || k > deepest {
-		return Recall{}, fmt.Errorf("realm qa: recall@%d of a %s evaluation that looked at the top %d blocks", k, e.Retriever, deepest)
+		return evaluate.Recall{}, fmt.Errorf("realm qa: recall@%d of a %s evaluation that looked at the top %d blocks", k, e.Retriever, deepest)
 	}
-	r := Recall{N: len(e.Predictions), Hits: make([]bool, len(e.Predictions))}
+	r := evaluate.Recall{N: len(e.Predictions), Hits: make([]bool, len(e.Predictions))}
 	for i, p := range e.Predictions {
 		r.Hits[i] = p.FirstHit >= 0 && p.FirstHit < k
 		if r.Hits[i] {
@@ -210,7 +212,7 @@ func (e *QAEval) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t\n", strings.Join(cells, "\t"))
 	}
 	row(fmt.Sprintf("all (%s, k=%d)", e.Retriever, e.ReaderBeam), e.Overall)
-	for _, rel := range sortedKeys(e.PerRelation) {
+	for _, rel := range slices.Sorted(maps.Keys(e.PerRelation)) {
 		row(rel, e.PerRelation[rel])
 	}
 	return tw.Flush()

@@ -1,4 +1,4 @@
-package realm
+package training
 
 import (
 	"math"

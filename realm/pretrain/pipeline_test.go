@@ -1,4 +1,4 @@
-package realm
+package pretrain
 
 import (
 	"context"
@@ -14,44 +14,21 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 
-	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
-	"github.com/gomlx/gomlx/ml/train"
 
-	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/spans"
-	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/realmtest"
 	"github.com/realm-go/realm/layers/backend"
-	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/training"
 )
-
-// smallFactbook returns a tiny REALM over the real vocabulary and the first documents of the
-// embedded Factbook.
-func smallFactbook(t *testing.T, docs int) (Config, *Corpus) {
-	t.Helper()
-	tok, err := tokenize.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := bert.Tiny()
-	b.HiddenSize, b.NumHiddenLayers, b.NumAttentionHeads, b.IntermediateSize, b.MaxPositionEmbeddings = 32, 1, 2, 64, 96
-	b.HiddenDropoutProb, b.AttentionProbsDropoutProb = 0, 0
-	cfg := Config{Retriever: b, Encoder: b, ProjectionDim: 16, QueryLen: 32, DocLen: 64, TopK: 4, MaxMasks: 8}
-	c, _, err := BuildCorpus(tok, corpus.Head(corpus.Factbook(), docs), cfg.DocLen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, c
-}
 
 // TestMaskSentences checks the pre-training split: every masked sentence lands in Train, Eval
 // or Skipped; the held-out share is the one asked for; a sentence is held out or not whatever
 // the masking seed (the split hashes block and sentence only); and the same seed gives the same
 // examples.
 func TestMaskSentences(t *testing.T) {
-	cfg, c := smallFactbook(t, 40)
+	cfg, c := realmtest.SmallFactbook(t, 40)
 	tagger := spans.RuleTagger{}
 	s, err := MaskSentences(c, tagger, cfg, 1, 0.25)
 	if err != nil {
@@ -89,30 +66,24 @@ func TestMaskSentences(t *testing.T) {
 	}
 }
 
-func newStore() *model.Store {
-	s := model.NewStore()
-	s.SetParam(initializer.ParamInitialSeed, int64(3))
-	return s
-}
-
 // TestResumeAfterKill kills an ICT run after its first checkpoint and resumes it in a fresh
 // store: the resumed steps must see the same data and reach the same losses as an
 // uninterrupted run.
 func TestResumeAfterKill(t *testing.T) {
-	cfg, c := smallFactbook(t, 12)
+	cfg, c := realmtest.SmallFactbook(t, 12)
 	be := backend.MustNew()
-	run := RunConfig{Steps: 6, BatchSize: 4, LR: 1e-3, Seed: 5, CheckpointEvery: 3}
+	run := training.RunConfig{Steps: 6, BatchSize: 4, LR: 1e-3, Seed: 5, CheckpointEvery: 3}
 
-	full := &History{}
+	full := &training.History{}
 	run.Dir = filepath.Join(t.TempDir(), "full")
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, full, ICTOptions{}); err != nil {
+	if err := TrainICT(context.Background(), be, realmtest.NewStore(), cfg, c, run, full, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
 	run.Dir = filepath.Join(t.TempDir(), "killed")
 	ctx, cancel := context.WithCancel(context.Background())
-	killed := &History{}
-	store := newStore()
+	killed := &training.History{}
+	store := realmtest.NewStore()
 	done := make(chan error)
 	go func() {
 		done <- TrainICT(ctx, be, store, cfg, c, run, killed, ICTOptions{})
@@ -126,8 +97,8 @@ func TestResumeAfterKill(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("killed run returned %v, want context.Canceled", err)
 	}
-	resumed := &History{}
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, resumed, ICTOptions{}); err != nil {
+	resumed := &training.History{}
+	if err := TrainICT(context.Background(), be, realmtest.NewStore(), cfg, c, run, resumed, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	recs := resumed.Records()
@@ -142,120 +113,10 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 	}
 	// Running again is a no-op: the phase is complete.
-	again := &History{}
-	if err := TrainICT(context.Background(), be, newStore(), cfg, c, run, again, ICTOptions{}); err != nil || len(again.Records()) != 0 {
+	again := &training.History{}
+	if err := TrainICT(context.Background(), be, realmtest.NewStore(), cfg, c, run, again, ICTOptions{}); err != nil || len(again.Records()) != 0 {
 		t.Errorf("re-running a finished phase: err %v, %d steps", err, len(again.Records()))
 	}
-}
-
-// TestNaNStopsTraining injects a NaN loss at step 3: training must stop with an error naming the
-// step, and the last checkpoint must be the good one of step 2.
-func TestNaNStopsTraining(t *testing.T) {
-	dir := t.TempDir()
-	store := newStore()
-	p := &phase{task: "toy", backend: backend.MustNew(), store: store, history: &History{},
-		run: RunConfig{Dir: dir, Steps: 5, BatchSize: 1, LR: 0.1, CheckpointEvery: 2},
-		modelFn: func(scope *model.Scope, in []*Node) []*Node {
-			w := scope.VariableWithValue("w", []float32{1, 2})
-			loss := Mul(ReduceAllSum(Square(w.NodeValue(in[0].Graph()))), in[0])
-			train.AddMainLoss(loss)
-			return nil
-		},
-		batch: func(step int64) ([]*tensors.Tensor, error) {
-			x := float32(1)
-			if step == 2 { // the third step (steps are counted from 1 after they run).
-				x = float32(math.NaN())
-			}
-			return []*tensors.Tensor{tensors.FromValue(x)}, nil
-		},
-	}
-	err := p.execute(context.Background())
-	if !errors.Is(err, ErrNonFinite) {
-		t.Fatalf("execute = %v, want ErrNonFinite", err)
-	}
-	if want := "step 3"; !containsStr(err.Error(), want) {
-		t.Errorf("error %q does not name %q", err, want)
-	}
-	_, st, ok, err := Checkpoints{Dir: dir}.Latest()
-	if err != nil || !ok || st.Step != 2 {
-		t.Errorf("latest checkpoint = step %d (ok %v, err %v), want the good step 2", st.Step, ok, err)
-	}
-}
-
-// TestMicroBatches trains a toy regression with batches of 4 whole and split into 2 or 4
-// micro-batches: the loss is a mean over equal parts, so the accumulated gradient, and hence every
-// update, is the whole batch's; the history has one record per step either way.
-func TestMicroBatches(t *testing.T) {
-	const steps, B = 4, 4
-	train1 := func(micro int, unsplittable bool) ([]float32, *History, error) {
-		store := newStore()
-		h := &History{}
-		p := &phase{task: "toy", backend: backend.MustNew(), store: store, history: h, unsplittable: unsplittable,
-			run: RunConfig{Steps: steps, BatchSize: B, LR: 0.05, MicroBatches: micro},
-			modelFn: func(scope *model.Scope, in []*Node) []*Node {
-				w := scope.VariableWithValue("w", []float32{0.5, -0.5, 0.25})
-				pred := ReduceSum(Mul(in[0], InsertAxes(w.NodeValue(in[0].Graph()), 0)), -1) // [b]
-				train.AddMainLoss(Mul(ReduceAllMean(Square(Sub(pred, in[1]))), in[2]))
-				return nil
-			},
-			batch: func(step int64) ([]*tensors.Tensor, error) {
-				x, y := make([]float32, B*3), make([]float32, B)
-				for i := range x {
-					x[i] = float32(math.Sin(float64(int(step)*100 + i)))
-				}
-				for i := range y {
-					y[i] = float32(i) - float32(step)
-				}
-				return []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, B, 3), tensors.FromFlatDataAndDimensions(y, B), tensors.FromValue(float32(1))}, nil
-			},
-		}
-		if err := p.execute(context.Background()); err != nil {
-			return nil, h, err
-		}
-		return store.GetVariable("/w").MustValue().Value().([]float32), h, nil
-	}
-	whole, h1, err := train1(1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, micro := range []int{2, 4} {
-		split, h, err := train1(micro, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range whole {
-			if math.Abs(float64(whole[i]-split[i])) > 1e-5 {
-				t.Errorf("%d micro-batches: w = %v, whole batches %v", micro, split, whole)
-				break
-			}
-		}
-		steps1, _ := h1.Series("loss")
-		stepsN, _ := h.Series("loss")
-		if !slices.Equal(steps1, stepsN) || len(stepsN) != steps {
-			t.Errorf("%d micro-batches: history steps %v, whole batches %v", micro, stepsN, steps1)
-		}
-	}
-	if whole[0] == 0.5 {
-		t.Error("the toy model did not train")
-	}
-	if _, _, err := train1(3, false); err == nil || !strings.Contains(err.Error(), "not a multiple") {
-		t.Errorf("batch 4 in 3 micro-batches: err = %v", err)
-	}
-	if _, _, err := train1(2, true); err == nil || !strings.Contains(err.Error(), "cannot be split") {
-		t.Errorf("an unsplittable phase: err = %v", err)
-	}
-	if _, err := splitBatch([]*tensors.Tensor{tensors.FromFlatDataAndDimensions(make([]float32, 6), 3, 2)}, 4, 2); err == nil {
-		t.Error("splitBatch accepted an input without the batch axis")
-	}
-}
-
-func containsStr(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // TestPretrainPipeline runs the from-scratch pipeline end to end on a few Factbook documents:
@@ -263,26 +124,26 @@ func containsStr(s, sub string) bool {
 // 3 steps. It checks the trivial retrieval is excluded, that indexes are swapped in while
 // training runs (staleness is measured), and that the evaluation runs.
 func TestPretrainPipeline(t *testing.T) {
-	cfg, c := smallFactbook(t, 20)
+	cfg, c := realmtest.SmallFactbook(t, 20)
 	be := backend.MustNew()
-	store := newStore()
+	store := realmtest.NewStore()
 	dir := t.TempDir()
 	ctx := context.Background()
-	if err := TrainMLM(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "mlm"), Steps: 4, BatchSize: 2, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+	if err := TrainMLM(ctx, be, store, cfg, c, training.RunConfig{Dir: filepath.Join(dir, "mlm"), Steps: 4, BatchSize: 2, LR: 1e-3, Seed: 1}, &training.History{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Dir: filepath.Join(dir, "ict"), Steps: 4, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}, ICTOptions{}); err != nil {
+	if err := TrainICT(ctx, be, store, cfg, c, training.RunConfig{Dir: filepath.Join(dir, "ict"), Steps: 4, BatchSize: 4, LR: 1e-3, Seed: 1}, &training.History{}, ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ictSnap, err := TakeSnapshot(store)
+	ictSnap, err := realm.TakeSnapshot(store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tagger := spans.RuleTagger{Gazetteer: spans.NewGazetteer("Afghanistan", "Kabul")}
-	run := PretrainConfig{RunConfig: RunConfig{Dir: filepath.Join(dir, "realm"), Steps: 9, BatchSize: 2, LR: 1e-3, Seed: 1},
+	run := PretrainConfig{RunConfig: training.RunConfig{Dir: filepath.Join(dir, "realm"), Steps: 9, BatchSize: 2, LR: 1e-3, Seed: 1},
 		RefreshEvery: 3, EmbedBatch: 16, HeldOut: 0.2, MetricsEvery: 4}
 	p, err := NewPretrainer(be, store, cfg, c, tagger, run)
 	if err != nil {
@@ -350,7 +211,7 @@ func TestPretrainPipeline(t *testing.T) {
 			t.Errorf("staleness record %+v", s)
 		}
 	}
-	_, cst, ok, err := Checkpoints{Dir: run.Dir}.Latest()
+	_, cst, ok, err := training.Checkpoints{Dir: run.Dir}.Latest()
 	if err != nil || !ok || cst.Step != int64(run.Steps) || cst.Task != "realm" {
 		t.Errorf("final checkpoint %+v ok=%v err=%v", cst, ok, err)
 	}
@@ -403,7 +264,7 @@ func TestPretrainPipeline(t *testing.T) {
 	var log strings.Builder
 	more := run
 	more.Steps, more.Log, more.LogEvery = 11, &log, 100
-	p2, err := NewPretrainer(be, newStore(), cfg, c, tagger, more)
+	p2, err := NewPretrainer(be, realmtest.NewStore(), cfg, c, tagger, more)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,28 +289,28 @@ func TestPretrainPipeline(t *testing.T) {
 // learns, while the retriever's biases and LayerNorm parameters stay bit-identical and its
 // matrices change only by AdamW's decoupled weight decay (a relative 1 − Π(1 − lr·λ) < 10⁻⁴).
 func TestRetrieverWarmup(t *testing.T) {
-	cfg, c := smallFactbook(t, 12)
+	cfg, c := realmtest.SmallFactbook(t, 12)
 	be := backend.MustNew()
-	store := newStore()
+	store := realmtest.NewStore()
 	ctx := context.Background()
-	if err := TrainMLM(ctx, be, store, cfg, c, RunConfig{Steps: 1, BatchSize: 2, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+	if err := TrainMLM(ctx, be, store, cfg, c, training.RunConfig{Steps: 1, BatchSize: 2, LR: 1e-3, Seed: 1}, &training.History{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
 		t.Fatal(err)
 	}
-	before, err := TakeSnapshot(store)
+	before, err := realm.TakeSnapshot(store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	encoderBefore := map[string][]float32{}
 	for v := range store.IterVariables() {
-		if strings.HasPrefix(v.Path(), "/"+EncoderScope+"/") && v.MustValue().Shape().DType == dtypes.Float32 {
+		if strings.HasPrefix(v.Path(), "/"+realm.EncoderScope+"/") && v.MustValue().Shape().DType == dtypes.Float32 {
 			encoderBefore[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
 		}
 	}
 	tagger := spans.RuleTagger{Gazetteer: spans.NewGazetteer("Afghanistan", "Kabul")}
-	run := PretrainConfig{RunConfig: RunConfig{Steps: 3, BatchSize: 2, LR: 1e-3, Seed: 1}, RefreshEvery: 10, EmbedBatch: 16, RetrieverWarmup: 3}
+	run := PretrainConfig{RunConfig: training.RunConfig{Steps: 3, BatchSize: 2, LR: 1e-3, Seed: 1}, RefreshEvery: 10, EmbedBatch: 16, RetrieverWarmup: 3}
 	p, err := NewPretrainer(be, store, cfg, c, tagger, run)
 	if err != nil {
 		t.Fatal(err)
@@ -458,7 +319,7 @@ func TestRetrieverWarmup(t *testing.T) {
 	if err := p.Pretrain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after, err := TakeSnapshot(store)
+	after, err := realm.TakeSnapshot(store)
 	if err != nil {
 		t.Fatal(err)
 	}

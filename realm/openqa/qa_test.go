@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"context"
@@ -14,11 +14,16 @@ import (
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/realmtest"
 	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
+	"github.com/realm-go/realm/realm/pretrain"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // factbookQuestions returns the Factbook training questions about the corpus's countries.
-func qaFactbookQuestions(t *testing.T, c *Corpus) []qa.Example {
+func qaFactbookQuestions(t *testing.T, c *realm.Corpus) []qa.Example {
 	t.Helper()
 	titles := map[string]bool{}
 	for _, b := range c.Blocks {
@@ -131,15 +136,15 @@ func qaCheckEval(t *testing.T, ev *QAEval, n int) {
 // initialised from the encoder, a dense (ICT-trained) retriever over fixed document embeddings,
 // a few fine-tuning steps, Answer and Evaluate; then the BM25 baseline through the same code path.
 func TestQAEndToEnd(t *testing.T) {
-	cfg, c := smallFactbook(t, 6)
+	cfg, c := realmtest.SmallFactbook(t, 6)
 	ctx := context.Background()
 	be := backend.MustNew()
-	store := newStore()
+	store := realmtest.NewStore()
 	// A few MLM steps create the encoder, which initialises the retriever and the reader.
-	if err := TrainMLM(ctx, be, store, cfg, c, RunConfig{Steps: 2, BatchSize: 2, LR: 1e-3, Seed: 1}, &History{}); err != nil {
+	if err := pretrain.TrainMLM(ctx, be, store, cfg, c, training.RunConfig{Steps: 2, BatchSize: 2, LR: 1e-3, Seed: 1}, &training.History{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := InitRetrieverFromEncoder(store, cfg); err != nil {
+	if err := pretrain.InitRetrieverFromEncoder(store, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := InitReaderFromEncoder(store); err != nil {
@@ -151,10 +156,10 @@ func TestQAEndToEnd(t *testing.T) {
 		t.Fatal("the reader was not initialised from the encoder")
 	}
 	// ORQA's ICT-only retriever (REALM's differs only by its pre-training: same code path).
-	if err := TrainICT(ctx, be, store, cfg, c, RunConfig{Steps: 2, BatchSize: 4, LR: 1e-3, Seed: 1}, &History{}, ICTOptions{}); err != nil {
+	if err := pretrain.TrainICT(ctx, be, store, cfg, c, training.RunConfig{Steps: 2, BatchSize: 4, LR: 1e-3, Seed: 1}, &training.History{}, pretrain.ICTOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	q, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, RetrieverICT, BM25Params{})
+	q, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, RetrieverICT, bm25.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +173,8 @@ func TestQAEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &History{}
-	run := RunConfig{Dir: filepath.Join(t.TempDir(), "realm"), Steps: 3, BatchSize: 2, LR: 1e-3, Seed: 2}
+	h := &training.History{}
+	run := training.RunConfig{Dir: filepath.Join(t.TempDir(), "realm"), Steps: 3, BatchSize: 2, LR: 1e-3, Seed: 2}
 	if err := q.FineTune(ctx, exs, run, h); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +218,7 @@ func TestQAEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := qf.FineTune(ctx, exs, run, &History{}); err != nil || !slices.Equal(fresh.Vectors(), docsBefore) {
+	if err := qf.FineTune(ctx, exs, run, &training.History{}); err != nil || !slices.Equal(fresh.Vectors(), docsBefore) {
 		t.Errorf("resuming the finished run did not restore its index (err %v)", err)
 	}
 
@@ -250,14 +255,14 @@ func TestQAEndToEnd(t *testing.T) {
 	}
 
 	// BM25 + the same reader, same code path: only the reader trains.
-	qb, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, RetrieverBM25, DefaultBM25Params())
+	qb, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, RetrieverBM25, bm25.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, "tfidf", DefaultBM25Params()); err == nil {
+	if _, err := BuildQA(ctx, be, store, cfg, qaTinyReaderConfig(), c, "tfidf", bm25.DefaultParams()); err == nil {
 		t.Error("BuildQA accepted an unknown retriever")
 	}
-	hb := &History{}
+	hb := &training.History{}
 	run.Dir = filepath.Join(t.TempDir(), "bm25")
 	if err := qb.FineTune(ctx, exs, run, hb); err != nil {
 		t.Fatal(err)
@@ -288,10 +293,10 @@ func TestQAEndToEnd(t *testing.T) {
 
 // qaBM25Setup returns the tiny model configuration, six Factbook documents (Aruba's), the
 // backend and BM25 over them: the set-up of the reader's training tests.
-func qaBM25Setup(t *testing.T) (Config, *Corpus, compute.Backend, *BM25) {
+func qaBM25Setup(t *testing.T) (realm.Config, *realm.Corpus, compute.Backend, *bm25.Index) {
 	t.Helper()
-	cfg, c := smallFactbook(t, 6)
-	bm, err := NewBM25(c, DefaultBM25Params())
+	cfg, c := realmtest.SmallFactbook(t, 6)
+	bm, err := bm25.New(c, bm25.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,13 +313,13 @@ func TestReaderLearns(t *testing.T) {
 	ctx := context.Background()
 	rc := qaTinyReaderConfig()
 	rc.SpanHiddenSize = 32
-	q, err := NewQA(be, newStore(), cfg, rc, c, bm)
+	q, err := NewQA(be, realmtest.NewStore(), cfg, rc, c, bm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exs := qaFactbookQuestions(t, c)
-	h := &History{}
-	if err := q.FineTune(ctx, exs, RunConfig{Steps: 40, BatchSize: 4, LR: 3e-3, Seed: 1}, h); err != nil {
+	h := &training.History{}
+	if err := q.FineTune(ctx, exs, training.RunConfig{Steps: 40, BatchSize: 4, LR: 3e-3, Seed: 1}, h); err != nil {
 		t.Fatal(err)
 	}
 	_, loss := h.Series("loss")
@@ -356,13 +361,13 @@ func TestFineTuneWarnsWithoutGold(t *testing.T) {
 		exs   []qa.Example
 		warns bool
 	}{{"unanswerable", unanswerable, true}, {"answerable", exs, false}} {
-		q, err := NewQA(be, newStore(), cfg, qaTinyReaderConfig(), c, bm)
+		q, err := NewQA(be, realmtest.NewStore(), cfg, qaTinyReaderConfig(), c, bm)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var log strings.Builder
-		h := &History{}
-		if err := q.FineTune(ctx, tc.exs, RunConfig{Steps: 3, BatchSize: 4, LR: 1e-3, Seed: 1, Log: &log}, h); err != nil {
+		h := &training.History{}
+		if err := q.FineTune(ctx, tc.exs, training.RunConfig{Steps: 3, BatchSize: 4, LR: 1e-3, Seed: 1, Log: &log}, h); err != nil {
 			t.Fatal(err)
 		}
 		_, share := h.Series("batches_without_gold")
@@ -386,14 +391,14 @@ func BenchmarkQAFineTuneStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	c, _, err := BuildCorpus(tok, corpus.Head(corpus.Factbook(), 20), cfg.DocLen)
+	cfg := realm.DefaultConfig()
+	c, _, err := realm.BuildCorpus(tok, corpus.Head(corpus.Factbook(), 20), cfg.DocLen)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	be := backend.MustNew()
-	store := newStore()
+	store := realmtest.NewStore()
 	d, err := NewDenseRetriever(ctx, be, store, cfg, c, "realm")
 	if err != nil {
 		b.Fatal(err)
@@ -410,8 +415,8 @@ func BenchmarkQAFineTuneStep(b *testing.B) {
 		exs = append(exs, ex)
 	}
 	// The first step compiles the graph: time the b.N steps after it from the run's history.
-	h := &History{}
-	if err := q.FineTune(ctx, exs, RunConfig{Steps: b.N + 1, BatchSize: 4, LR: 1e-4, Seed: 1}, h); err != nil {
+	h := &training.History{}
+	if err := q.FineTune(ctx, exs, training.RunConfig{Steps: b.N + 1, BatchSize: 4, LR: 1e-4, Seed: 1}, h); err != nil {
 		b.Fatal(err)
 	}
 	recs := h.Records()
@@ -429,11 +434,11 @@ func TestReaderSeqLen(t *testing.T) {
 		t.Fatalf("default reader length %d, want QueryLen + DocLen = %d", rc.Len(cfg), cfg.QueryLen+cfg.DocLen)
 	}
 	rc.SeqLen = cfg.Encoder.MaxPositionEmbeddings + 1
-	if _, err := NewQA(be, newStore(), cfg, rc, c, bm); err == nil || !strings.Contains(err.Error(), "reader_seq_len") {
+	if _, err := NewQA(be, realmtest.NewStore(), cfg, rc, c, bm); err == nil || !strings.Contains(err.Error(), "reader_seq_len") {
 		t.Fatalf("reader_seq_len past the positions: %v", err)
 	}
 	rc.SeqLen = 20
-	q, err := NewQA(be, newStore(), cfg, rc, c, bm)
+	q, err := NewQA(be, realmtest.NewStore(), cfg, rc, c, bm)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,26 @@
-package realm
+package pretrain
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/realm-go/realm/data/examples"
+	"github.com/realm-go/realm/internal/realmtest"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/evaluate"
 )
 
 // recallPretrainer is a Pretrainer over a 6-block corpus of 3 titles, two blocks each, for the
 // recall tests.
 func recallPretrainer(t *testing.T) *Pretrainer {
 	t.Helper()
-	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+	c := realmtest.Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
 		"River Zorn flows north.", "Zorn fish are caught in spring.",
 		"The capital is Szohod.", "Szohod hosts a palace.",
 		"Lake Vel freezes.", "Vel is deep; Zorn too.",
 	})
-	return &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	return &Pretrainer{Cfg: realm.DefaultConfig(), Corpus: c}
 }
 
 // TestRecalls checks same-title and answer recall, and their exact chance levels, on
@@ -71,8 +75,8 @@ func TestRecalls(t *testing.T) {
 
 // TestTitleNamed checks that a title counts as named only when all its wordpieces are visible.
 func TestTitleNamed(t *testing.T) {
-	c := bm25Corpus(t, []string{"Costa Rica", "Aland"}, []string{"Costa Rica exports coffee.", "River Zorn flows north."})
-	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	c := realmtest.Corpus(t, []string{"Costa Rica", "Aland"}, []string{"Costa Rica exports coffee.", "River Zorn flows north."})
+	p := &Pretrainer{Cfg: realm.DefaultConfig(), Corpus: c}
 	ids := []int32{c.Tok.CLS()}
 	for _, w := range c.Tok.Tokenize("coffee of Costa Rica") {
 		ids = append(ids, w.ID)
@@ -100,12 +104,12 @@ func TestTitleNamed(t *testing.T) {
 // TestRecallCompare checks the paired differences against hand-computed values: between two
 // retrievers over the same sentences, and between a retriever and its chance level.
 func TestRecallCompare(t *testing.T) {
-	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+	c := realmtest.Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
 		"River Zorn flows north.", "Zorn fish are caught in spring.",
 		"The capital is Szohod.", "Szohod hosts a palace.",
 		"Lake Vel freezes.", "Vel is deep; Zorn too.",
 	})
-	p := &Pretrainer{Cfg: DefaultConfig(), Corpus: c}
+	p := &Pretrainer{Cfg: realm.DefaultConfig(), Corpus: c}
 	exs := []examples.Pretrain{{BlockID: 0}, {BlockID: 2}, {BlockID: 4}, {BlockID: 1}}
 	a, err := p.SameTitleRecall(exs, [][]int64{{1}, {3}, {5}, {2}}) // hits: 1 1 1 0
 	if err != nil {
@@ -144,10 +148,60 @@ func TestRecallCompare(t *testing.T) {
 	if math.Abs(oc.Value-(0.75-0.2)) > 1e-12 || math.Abs(oc.Value-(a.Value-a.Random)) > 1e-12 || oc.StdErr <= 0 {
 		t.Errorf("OverChance = %+v, want 0.55 = Value − Random", oc)
 	}
-	if _, err := a.Compare(Recall{}); err == nil {
+	if _, err := a.Compare(evaluate.Recall{}); err == nil {
 		t.Error("no error comparing recalls over different sentences")
 	}
-	if _, err := (Recall{Value: 0.5, N: 2}).OverChance(); err == nil {
+	if _, err := (evaluate.Recall{Value: 0.5, N: 2}).OverChance(); err == nil {
 		t.Error("no error for a recall without per-sentence hits")
+	}
+}
+
+// TestRetrieveBM25SameTitle checks the lexical same-title reference (RetrieveBM25 scored by
+// SameTitleRecall) on a constructed corpus: a sentence whose visible word occurs only in
+// another block of its title is a hit, one whose only same-title clue is masked is not, and the
+// source block never counts.
+func TestRetrieveBM25SameTitle(t *testing.T) {
+	c := realmtest.Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
+		"River Zorn flows north.", "Zorn fish are caught in spring.",
+		"The capital is Szohod.", "Szohod hosts a palace.",
+		"Lake Vel freezes.", "Vel is deep.",
+	})
+	tok := c.Tok
+	cfg := realm.DefaultConfig()
+	cfg.TopK = 2 // one block besides the source.
+	p := &Pretrainer{Cfg: cfg, Corpus: c}
+	sentence := func(block int64, text string, masked string) examples.Pretrain {
+		ids := []int32{tok.CLS()}
+		at := strings.Index(strings.ToLower(text), masked) // the masked word's bytes (ASCII text).
+		for _, w := range tok.Tokenize(text) {
+			if w.Start >= at && w.End <= at+len(masked) {
+				ids = append(ids, tok.MASK())
+			} else {
+				ids = append(ids, w.ID)
+			}
+		}
+		return examples.Pretrain{BlockID: block, InputIDs: append(ids, tok.SEP())}
+	}
+	hit := sentence(0, "River Zorn flows north.", "north")  // "zorn" only in block 1 besides the source.
+	miss := sentence(2, "The capital is Szohod.", "szohod") // the clue is masked: the visible words lead to another title.
+	self := sentence(5, "Vel is deep.", "deep")             // "vel" is also in its own block 5, which must not count.
+	for _, tc := range []struct {
+		exs  []examples.Pretrain
+		want float64
+	}{{[]examples.Pretrain{hit}, 1}, {[]examples.Pretrain{miss}, 0}, {[]examples.Pretrain{self}, 1}, {[]examples.Pretrain{hit, miss}, 0.5}} {
+		retrieved, err := p.RetrieveBM25(tc.exs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.SameTitleRecall(tc.exs, retrieved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Value; got != tc.want {
+			t.Errorf("recall over %d sentences = %v, want %v", len(tc.exs), got, tc.want)
+		}
+	}
+	if _, err := p.SameTitleRecall(nil, nil); err == nil {
+		t.Error("no error without sentences")
 	}
 }

@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/mips"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
 )
 
 // This file is open-domain question answering with a retriever and the span reader of
@@ -43,12 +45,12 @@ func questionPieces(tok *tokenize.Tokenizer, question string, queryLen int) []in
 }
 
 // putQuery writes [CLS] x [SEP] (types 0) and padding into row i of flat [·, Q] slices.
-func putQuery(sp Special, x []int32, Q, i int, ids, types []int32, mask []bool) {
-	w := seqWriter{ids: ids[i*Q : (i+1)*Q], types: types[i*Q : (i+1)*Q], mask: mask[i*Q : (i+1)*Q]}
-	w.put(sp.CLS, 0)
-	w.putAll(x, 0)
-	w.put(sp.SEP, 0)
-	w.pad(sp.PAD)
+func putQuery(sp realm.Special, x []int32, Q, i int, ids, types []int32, mask []bool) {
+	w := realm.SeqWriter{IDs: ids[i*Q : (i+1)*Q], Types: types[i*Q : (i+1)*Q], Mask: mask[i*Q : (i+1)*Q]}
+	w.Put(sp.CLS, 0)
+	w.PutAll(x, 0)
+	w.Put(sp.SEP, 0)
+	w.Pad(sp.PAD)
 }
 
 // DenseRetriever is REALM's (or ORQA's) retriever at fine-tuning and test time: the query tower
@@ -58,11 +60,11 @@ func putQuery(sp Special, x []int32, Q, i int, ids, types []int32, mask []bool) 
 type DenseRetriever struct {
 	// Label is returned by Name.
 	Label string
-	cfg   Config
-	c     *Corpus
+	cfg   realm.Config
+	c     *realm.Corpus
 	index *mips.Exact // row i is block i.
 	mu    sync.Mutex
-	emb   *Retriever
+	emb   *realm.Retriever
 	batch int
 }
 
@@ -71,8 +73,8 @@ const qaQueryBatch = 8
 
 // NewDenseRetriever embeds every block of c with the document tower of store (as it is now) and
 // indexes the embeddings; queries use store's query tower, live.
-func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, label string) (*DenseRetriever, error) {
-	r, err := NewRetriever(backend, cfg, store, 64)
+func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, label string) (*DenseRetriever, error) {
+	r, err := realm.NewRetriever(backend, cfg, store, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +87,11 @@ func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *mode
 
 // NewDenseRetrieverFromVectors uses given document embeddings vecs ([N, d] row-major, row i for
 // block i of c, e.g. a saved index) with store's query tower. vecs is copied.
-func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, vecs []float32, label string) (*DenseRetriever, error) {
+func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, vecs []float32, label string) (*DenseRetriever, error) {
 	if len(vecs) != c.Len()*cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: %d embedding values for %d blocks of dimension %d", len(vecs), c.Len(), cfg.ProjectionDim)
 	}
-	r, err := NewRetriever(backend, cfg, store, 64)
+	r, err := realm.NewRetriever(backend, cfg, store, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -99,18 +101,18 @@ func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, c
 // NewDenseRetrieverFromIndex uses the exact index idx, whose row i (id i) is the embedding of
 // block i of c, with store's query tower. With mips.NewExactInPlace the index is the only copy
 // of the embeddings (the 6.8 GB block_emb of a released REALM model).
-func NewDenseRetrieverFromIndex(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, idx *mips.Exact, label string) (*DenseRetriever, error) {
+func NewDenseRetrieverFromIndex(backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, idx *mips.Exact, label string) (*DenseRetriever, error) {
 	if idx.Len() != c.Len() || idx.Dim() != cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: an index of %d×%d for %d blocks of dimension %d", idx.Len(), idx.Dim(), c.Len(), cfg.ProjectionDim)
 	}
-	r, err := NewRetriever(backend, cfg, store, 64)
+	r, err := realm.NewRetriever(backend, cfg, store, 64)
 	if err != nil {
 		return nil, err
 	}
 	return &DenseRetriever{Label: label, cfg: cfg, c: c, index: idx, emb: r, batch: qaQueryBatch}, nil
 }
 
-func newDenseRetriever(r *Retriever, cfg Config, c *Corpus, vecs []float32, label string) (*DenseRetriever, error) {
+func newDenseRetriever(r *realm.Retriever, cfg realm.Config, c *realm.Corpus, vecs []float32, label string) (*DenseRetriever, error) {
 	if len(vecs) != c.Len()*cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: %d embedding values for %d blocks of dimension %d", len(vecs), c.Len(), cfg.ProjectionDim)
 	}
@@ -137,10 +139,10 @@ func (d *DenseRetriever) Save(path string) error {
 
 // LoadDenseRetriever is a DenseRetriever over store's query tower and the document embeddings
 // saved at path (by Save, e.g. the QAIndexFile of a fine-tuning run). With shared towers
-// (Config.SeparateTowers false) fine-tuning changes the document tower's weights too, so a
+// (realm.Config.SeparateTowers false) fine-tuning changes the document tower's weights too, so a
 // fine-tuned store must be evaluated against the index it was fine-tuned with, not a re-embedded
 // corpus.
-func LoadDenseRetriever(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, path, label string) (*DenseRetriever, error) {
+func LoadDenseRetriever(backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, path, label string) (*DenseRetriever, error) {
 	vecs, err := loadIndexVectors(path, c.Len(), cfg.ProjectionDim)
 	if err != nil {
 		return nil, err
@@ -191,7 +193,7 @@ func (d *DenseRetriever) Vectors() []float32 {
 // EmbedQuestions embeds questions with the store's query tower (as [CLS] question [SEP]) →
 // [len(questions)·d] row-major.
 func (d *DenseRetriever) EmbedQuestions(questions []string) ([]float32, error) {
-	Q, dim, sp := d.cfg.QueryLen, d.cfg.ProjectionDim, special(d.c.Tok)
+	Q, dim, sp := d.cfg.QueryLen, d.cfg.ProjectionDim, realm.SpecialTokens(d.c.Tok)
 	out := make([]float32, 0, len(questions)*dim)
 	ids, types, mask := make([]int32, d.batch*Q), make([]int32, d.batch*Q), make([]bool, d.batch*Q)
 	d.mu.Lock()
@@ -238,11 +240,11 @@ func (d *DenseRetriever) Retrieve(ctx context.Context, questions []string, k int
 // reader (and a DenseRetriever's query tower) on question–answer pairs.
 type QA struct {
 	// Cfg gives the shapes (QueryLen, DocLen), the query tower and the reader's BERT (Encoder).
-	Cfg Config
+	Cfg realm.Config
 	// Reader holds the span head's size and the beams.
 	Reader ReaderConfig
 	// Corpus is the knowledge corpus the retriever returns block ids of.
-	Corpus *Corpus
+	Corpus *realm.Corpus
 	// Store holds the reader (scope "reader") and, for a DenseRetriever, its query tower.
 	Store *model.Store
 	// Backend runs the graphs.
@@ -251,7 +253,7 @@ type QA struct {
 	Retriever QARetriever
 
 	texts   *blockTexts
-	sp      Special
+	sp      realm.Special
 	maxBody int // body pieces the reader reads at most.
 	ns      int // candidate-span slots per block.
 	mu      sync.Mutex
@@ -261,7 +263,7 @@ type QA struct {
 // NewQA makes a QA model. The store must hold (or will create, untrained) the reader; use
 // InitReaderFromEncoder first to start from a pre-trained encoder. For a DenseRetriever, store
 // should be the one it was built over, so fine-tuning trains its query tower.
-func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, r QARetriever) (*QA, error) {
+func NewQA(backend compute.Backend, store *model.Store, cfg realm.Config, rc ReaderConfig, c *realm.Corpus, r QARetriever) (*QA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -277,10 +279,10 @@ func NewQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderCon
 	if c.Len() < rc.ReaderBeam {
 		return nil, fmt.Errorf("realm qa: the corpus has %d blocks, fewer than the reader beam %d", c.Len(), rc.ReaderBeam)
 	}
-	if d, ok := r.(*DenseRetriever); ok && d.emb.store != store {
+	if d, ok := r.(*DenseRetriever); ok && d.emb.Store() != store {
 		return nil, fmt.Errorf("realm qa: the dense retriever %q uses another store than the reader", d.Label)
 	}
-	q := &QA{Cfg: cfg, Reader: rc, Corpus: c, Store: store, Backend: backend, Retriever: r, texts: newBlockTexts(c), sp: special(c.Tok)}
+	q := &QA{Cfg: cfg, Reader: rc, Corpus: c, Store: store, Backend: backend, Retriever: r, texts: newBlockTexts(c), sp: realm.SpecialTokens(c.Tok)}
 	q.maxBody = rc.Len(cfg) - 4 // a corpus over a BlockSource is not scanned.
 	if c.Blocks != nil {
 		q.maxBody = 0
@@ -516,38 +518,38 @@ const (
 	RetrieverREALM = "realm"
 	// RetrieverICT is the dense retriever of a store trained with ICT only (ORQA's baseline).
 	RetrieverICT = "ict"
-	// RetrieverBM25 is the BM25 baseline (BM25Params).
+	// RetrieverBM25 is the BM25 baseline (bm25.Params).
 	RetrieverBM25 = "bm25"
 )
 
 // BuildQA prepares the QA model of one of the three comparable systems on the same reader code
 // path: kind RetrieverREALM or RetrieverICT builds a DenseRetriever over store (whose retriever
 // was pre-trained with REALM or with ICT only: the kind only names it) and embeds the corpus
-// once; RetrieverBM25 indexes the corpus with BM25 (bm25 params). If store has no reader yet, it
+// once; RetrieverBM25 indexes the corpus with BM25 (bm25Params). If store has no reader yet, it
 // is initialised from the pre-trained encoder (InitReaderFromEncoder) when there is one.
 // BuildQA embeds the corpus with store's document tower: use it on a pre-trained store; a store
 // already fine-tuned with shared towers goes with the index of its run (LoadDenseRetriever and
 // NewQA).
-func BuildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, bm25 BM25Params) (*QA, error) {
-	return buildQA(ctx, backend, store, cfg, rc, c, kind, bm25, nil)
+func BuildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, rc ReaderConfig, c *realm.Corpus, kind string, bm25Params bm25.Params) (*QA, error) {
+	return buildQA(ctx, backend, store, cfg, rc, c, kind, bm25Params, nil)
 }
 
 // BuildDenseQA is BuildQA for a dense retriever (kind RetrieverREALM or RetrieverICT) whose
 // document embeddings are given: vecs [N, d] row-major by block id, computed with store's
-// document tower (e.g. Pretrainer.CorpusEmbeddings of its snapshot), so the corpus is not
+// document tower (e.g. pretrain.Pretrainer.CorpusEmbeddings of its snapshot), so the corpus is not
 // embedded again.
-func BuildDenseQA(backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, vecs []float32) (*QA, error) {
+func BuildDenseQA(backend compute.Backend, store *model.Store, cfg realm.Config, rc ReaderConfig, c *realm.Corpus, kind string, vecs []float32) (*QA, error) {
 	if kind != RetrieverREALM && kind != RetrieverICT {
 		return nil, fmt.Errorf("realm qa: BuildDenseQA builds %s or %s retrievers, not %q", RetrieverREALM, RetrieverICT, kind)
 	}
 	if vecs == nil {
 		return nil, fmt.Errorf("realm qa: BuildDenseQA: no document embeddings")
 	}
-	return buildQA(context.Background(), backend, store, cfg, rc, c, kind, BM25Params{}, vecs)
+	return buildQA(context.Background(), backend, store, cfg, rc, c, kind, bm25.Params{}, vecs)
 }
 
 // buildQA is BuildQA, with the document embeddings of a dense retriever when vecs is not nil.
-func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, rc ReaderConfig, c *Corpus, kind string, bm25 BM25Params, vecs []float32) (*QA, error) {
+func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, rc ReaderConfig, c *realm.Corpus, kind string, bm25Params bm25.Params, vecs []float32) (*QA, error) {
 	hasVar := func(prefix string) bool {
 		for v := range store.IterVariables() {
 			if len(v.Path()) > len(prefix) && v.Path()[:len(prefix)] == prefix {
@@ -556,7 +558,7 @@ func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, c
 		}
 		return false
 	}
-	if !hasVar("/"+ReaderScope+"/") && hasVar("/"+EncoderScope+"/") {
+	if !hasVar("/"+ReaderScope+"/") && hasVar("/"+realm.EncoderScope+"/") {
 		if err := InitReaderFromEncoder(store); err != nil {
 			return nil, err
 		}
@@ -564,8 +566,8 @@ func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, c
 	var r QARetriever
 	switch kind {
 	case RetrieverREALM, RetrieverICT:
-		if !hasVar("/" + EmbedderScope + "/") {
-			return nil, fmt.Errorf("realm qa: %s retriever: the store has no pre-trained retriever (/%s)", kind, EmbedderScope)
+		if !hasVar("/" + realm.EmbedderScope + "/") {
+			return nil, fmt.Errorf("realm qa: %s retriever: the store has no pre-trained retriever (/%s)", kind, realm.EmbedderScope)
 		}
 		var d *DenseRetriever
 		var err error
@@ -579,7 +581,7 @@ func buildQA(ctx context.Context, backend compute.Backend, store *model.Store, c
 		}
 		r = d
 	case RetrieverBM25:
-		b, err := NewBM25(c, bm25)
+		b, err := bm25.New(c, bm25Params)
 		if err != nil {
 			return nil, err
 		}

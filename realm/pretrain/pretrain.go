@@ -1,4 +1,4 @@
-package realm
+package pretrain
 
 import (
 	"context"
@@ -18,12 +18,14 @@ import (
 	"github.com/realm-go/realm/data/examples"
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/mips"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // PretrainConfig is a REALM pre-training run: the shared run settings plus the asynchronous
 // index refresh of §3.4 of the paper.
 type PretrainConfig struct {
-	RunConfig
+	training.RunConfig
 	// RefreshEvery is the number of steps between snapshots θ' handed to the index builder (the
 	// paper re-embeds about every 500 steps; the embedded default is measured in the README).
 	// The snapshot after the last step is handed over too, so that once the builder is idle
@@ -67,9 +69,9 @@ type StalenessRecord struct {
 // rebuilt from a snapshot θ' every RefreshEvery steps by a background goroutine while training
 // goes on.
 type Pretrainer struct {
-	Cfg     Config
+	Cfg     realm.Config
 	Run     PretrainConfig
-	Corpus  *Corpus
+	Corpus  *realm.Corpus
 	Store   *model.Store
 	Backend compute.Backend
 	// Train and Eval are the pre-training examples (Eval: held out by a hash of block and sentence).
@@ -79,14 +81,14 @@ type Pretrainer struct {
 	// Skipped counts examples dropped because they masked more than MaxMasks tokens.
 	Skipped int
 	// History holds the per-step metrics; Refresher the index in service.
-	History   *History
-	Refresher *mips.Refresher[Snapshot]
+	History   *training.History
+	Refresher *mips.Refresher[realm.Snapshot]
 	// Embeddings keeps the corpus embeddings of the initial index and of the newest refreshes
 	// (CorpusEmbeddings reuses them).
 	Embeddings *EmbeddingCache
 
-	live     *Retriever // query embeddings for search, with the current θ.
-	snap     *Retriever // the builder's retriever, loaded with θ'.
+	live     *realm.Retriever // query embeddings for search, with the current θ.
+	snap     *realm.Retriever // the builder's retriever, loaded with θ'.
 	mu       sync.Mutex
 	stale    []StalenessRecord
 	step     int64
@@ -99,7 +101,7 @@ type Pretrainer struct {
 }
 
 // EmbeddingCache keeps the newest corpus embeddings Embed_doc(z) of a few document towers, by
-// Snapshot.DocFingerprint, so that evaluation and fine-tuning reuse those the index builder
+// realm.Snapshot.DocFingerprint, so that evaluation and fine-tuning reuse those the index builder
 // computed. It is safe for concurrent use; its slices are shared and must not be modified.
 type EmbeddingCache struct {
 	mu      sync.Mutex
@@ -148,12 +150,12 @@ func (c *EmbeddingCache) Get(fingerprint string) (vecs []float32, ids []int64, o
 // CorpusEmbeddings returns Embed_doc(z) of every block of c with snapshot s's document tower,
 // [N, d] row-major, and the block ids of the rows: from cache when it holds them, else computed
 // (with backend, in batches of batch blocks) and kept in cache.
-func CorpusEmbeddings(ctx context.Context, backend compute.Backend, cfg Config, c *Corpus, s Snapshot, batch int, cache *EmbeddingCache) ([]float32, []int64, error) {
+func CorpusEmbeddings(ctx context.Context, backend compute.Backend, cfg realm.Config, c *realm.Corpus, s realm.Snapshot, batch int, cache *EmbeddingCache) ([]float32, []int64, error) {
 	fp := s.DocFingerprint()
 	if vecs, ids, ok := cache.Get(fp); ok {
 		return vecs, ids, nil
 	}
-	r, err := NewRetriever(backend, cfg, nil, batch)
+	r, err := realm.NewRetriever(backend, cfg, nil, batch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,13 +173,13 @@ func CorpusEmbeddings(ctx context.Context, backend compute.Backend, cfg Config, 
 // CorpusEmbeddings returns Embed_doc(z) of every block with snapshot s's document tower, [N, d]
 // row-major, and the block ids of the rows, reusing those the Pretrainer computed already (its
 // initial index and every refresh, kept in Embeddings).
-func (p *Pretrainer) CorpusEmbeddings(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
+func (p *Pretrainer) CorpusEmbeddings(ctx context.Context, s realm.Snapshot) ([]float32, []int64, error) {
 	return CorpusEmbeddings(ctx, p.Backend, p.Cfg, p.Corpus, s, p.Run.EmbedBatch, p.Embeddings)
 }
 
 // NewPretrainer makes the examples with tagger's salient spans and prepares the retrievers.
 // store holds (or will create) the model; typically it went through TrainMLM and TrainICT.
-func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *Corpus, tagger spans.Tagger, run PretrainConfig) (*Pretrainer, error) {
+func NewPretrainer(backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, tagger spans.Tagger, run PretrainConfig) (*Pretrainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -196,7 +198,7 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 	if run.StalenessQueries <= 0 {
 		run.StalenessQueries = 64
 	}
-	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &History{}, Embeddings: &EmbeddingCache{}}
+	p := &Pretrainer{Cfg: cfg, Run: run, Corpus: c, Store: store, Backend: backend, History: &training.History{}, Embeddings: &EmbeddingCache{}}
 	s, err := MaskSentences(c, tagger, cfg, run.Seed, run.HeldOut)
 	if err != nil {
 		return nil, err
@@ -205,10 +207,10 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 	if len(p.Train) < run.BatchSize {
 		return nil, fmt.Errorf("realm: only %d training sentences, fewer than a batch of %d", len(p.Train), run.BatchSize)
 	}
-	if p.live, err = NewRetriever(backend, cfg, store, run.EmbedBatch); err != nil {
+	if p.live, err = realm.NewRetriever(backend, cfg, store, run.EmbedBatch); err != nil {
 		return nil, err
 	}
-	if p.snap, err = NewRetriever(backend, cfg, nil, run.EmbedBatch); err != nil {
+	if p.snap, err = realm.NewRetriever(backend, cfg, nil, run.EmbedBatch); err != nil {
 		return nil, err
 	}
 	// A fixed sample of held-out (or training) queries measures staleness.
@@ -220,9 +222,9 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg Config, c *C
 	Q := cfg.QueryLen
 	p.stalenQs, p.stalenM = make([]int32, n*Q), make([]bool, n*Q)
 	for i := range n {
-		w := seqWriter{ids: p.stalenQs[i*Q : (i+1)*Q], types: make([]int32, Q), mask: p.stalenM[i*Q : (i+1)*Q]}
-		w.putAll(src[i].InputIDs[:min(len(src[i].InputIDs), Q)], 0)
-		w.pad(c.Tok.PAD())
+		w := realm.SeqWriter{IDs: p.stalenQs[i*Q : (i+1)*Q], Types: make([]int32, Q), Mask: p.stalenM[i*Q : (i+1)*Q]}
+		w.PutAll(src[i].InputIDs[:min(len(src[i].InputIDs), Q)], 0)
+		w.Pad(c.Tok.PAD())
 	}
 	return p, nil
 }
@@ -243,10 +245,10 @@ type MaskedSentences struct {
 // heldOut of them: the same examples for the same corpus, tagger, seed and share, so that an
 // analysis outside training (tools/probe) sees exactly the sentences a run trained and was
 // evaluated on.
-func MaskSentences(c *Corpus, tagger spans.Tagger, cfg Config, seed uint64, heldOut float64) (MaskedSentences, error) {
+func MaskSentences(c *realm.Corpus, tagger spans.Tagger, cfg realm.Config, seed uint64, heldOut float64) (MaskedSentences, error) {
 	var s MaskedSentences
 	masker := spans.NewMasker(tagger, c.Tok)
-	for ex, err := range examples.PretrainExamples(c.Tok, masker, blocksSeq(c), examples.PretrainOptions{MaxLen: cfg.QueryLen, Seed: seed}) {
+	for ex, err := range examples.PretrainExamples(c.Tok, masker, c.BlockSeq(), examples.PretrainOptions{MaxLen: cfg.QueryLen, Seed: seed}) {
 		if err != nil {
 			return MaskedSentences{}, fmt.Errorf("realm: pre-training examples: %w", err)
 		}
@@ -275,9 +277,9 @@ func isHeldOut(ex examples.Pretrain, frac float64) bool {
 	return float64(h.Sum64()%1_000_000)/1e6 < frac
 }
 
-// QueryOf converts a pre-training example to the featuriser's Query.
-func QueryOf(ex examples.Pretrain) Query {
-	q := Query{Tokens: ex.InputIDs[1 : len(ex.InputIDs)-1], Targets: ex.Targets}
+// QueryOf converts a pre-training example to the featuriser's realm.Query.
+func QueryOf(ex examples.Pretrain) realm.Query {
+	q := realm.Query{Tokens: ex.InputIDs[1 : len(ex.InputIDs)-1], Targets: ex.Targets}
 	for _, p := range ex.Positions {
 		q.Positions = append(q.Positions, int(p)-1)
 	}
@@ -285,7 +287,7 @@ func QueryOf(ex examples.Pretrain) Query {
 }
 
 // embedAll embeds the corpus with snapshot s and measures how stale the index in service was.
-func (p *Pretrainer) embedAll(ctx context.Context, s Snapshot) ([]float32, []int64, error) {
+func (p *Pretrainer) embedAll(ctx context.Context, s realm.Snapshot) ([]float32, []int64, error) {
 	if err := p.snap.Load(s); err != nil {
 		return nil, nil, err
 	}
@@ -341,7 +343,7 @@ func (p *Pretrainer) Staleness() []StalenessRecord {
 // resumed step, and Run.Log says so.
 func (p *Pretrainer) BuildIndex(ctx context.Context) error {
 	if p.Run.Dir != "" {
-		st, ok, err := (Checkpoints{Dir: p.Run.Dir}).Restore(p.Store)
+		st, ok, err := (training.Checkpoints{Dir: p.Run.Dir}).Restore(p.Store)
 		if err != nil {
 			return fmt.Errorf("realm: resuming from %s: %w", p.Run.Dir, err)
 		}
@@ -353,13 +355,13 @@ func (p *Pretrainer) BuildIndex(ctx context.Context) error {
 			}
 		}
 	}
-	s, err := TakeSnapshot(p.Store)
+	s, err := realm.TakeSnapshot(p.Store)
 	if err != nil {
 		// A store without a retriever yet: create its variables by embedding one query.
 		if _, err2 := p.live.EmbedQueries(p.stalenQs[:p.Cfg.QueryLen], make([]int32, p.Cfg.QueryLen), p.stalenM[:p.Cfg.QueryLen], 1); err2 != nil {
 			return err2
 		}
-		if s, err = TakeSnapshot(p.Store); err != nil {
+		if s, err = realm.TakeSnapshot(p.Store); err != nil {
 			return err
 		}
 	}
@@ -374,7 +376,7 @@ func (p *Pretrainer) BuildIndex(ctx context.Context) error {
 	if p.Refresher != nil {
 		p.Refresher.Close()
 	}
-	p.Refresher, err = mips.NewRefresher(mips.RefresherConfig[Snapshot]{
+	p.Refresher, err = mips.NewRefresher(mips.RefresherConfig[realm.Snapshot]{
 		Dim:   p.Cfg.ProjectionDim,
 		Embed: p.embedAll,
 		OnSwap: func(st mips.RefreshStats) {
@@ -397,13 +399,13 @@ func (p *Pretrainer) Close() {
 
 // candidates returns, for each query, the top TopK−1 blocks of the index in service, the
 // query's own source block excluded (no trivial retrieval, §3.4).
-func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *Retriever) ([][]Doc, error) {
+func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *realm.Retriever) ([][]realm.Doc, error) {
 	B, Q := len(exs), p.Cfg.QueryLen
 	ids, types, mask := make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
 	for i, ex := range exs {
-		w := seqWriter{ids: ids[i*Q : (i+1)*Q], types: types[i*Q : (i+1)*Q], mask: mask[i*Q : (i+1)*Q]}
-		w.putAll(ex.InputIDs[:min(len(ex.InputIDs), Q)], 0)
-		w.pad(p.Corpus.Tok.PAD())
+		w := realm.SeqWriter{IDs: ids[i*Q : (i+1)*Q], Types: types[i*Q : (i+1)*Q], Mask: mask[i*Q : (i+1)*Q]}
+		w.PutAll(ex.InputIDs[:min(len(ex.InputIDs), Q)], 0)
+		w.Pad(p.Corpus.Tok.PAD())
 	}
 	qv, err := retr.EmbedQueries(ids, types, mask, B)
 	if err != nil {
@@ -414,7 +416,7 @@ func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *R
 	if err != nil {
 		return nil, fmt.Errorf("realm: searching the index: %w", err)
 	}
-	out := make([][]Doc, B)
+	out := make([][]realm.Doc, B)
 	for i, rs := range res {
 		for _, r := range rs {
 			if r.ID == exs[i].BlockID || len(out[i]) == k {
@@ -437,9 +439,9 @@ func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *R
 // average of retrieval utility, and the index's generation and age in steps.
 //
 // The masked-token accuracies with retrieval and with ∅ only (acc_retrieval, acc_null) need
-// the encoder's full logits, which the training step (Config.Forward) does not compute; every
+// the encoder's full logits, which the training step (realm.Config.Forward) does not compute; every
 // Run.MetricsEvery steps, at logged steps and at the last step they are measured with
-// Config.ForwardWithMetrics (no dropout) on the step's batch before the step trains on it,
+// realm.Config.ForwardWithMetrics (no dropout) on the step's batch before the step trains on it,
 // and recorded as moving averages over the measurements (decay 0.95 per step, as utility's),
 // only in the records of those steps.
 func (p *Pretrainer) Pretrain(ctx context.Context) error {
@@ -449,15 +451,15 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 		}
 	}
 	cfg := p.Cfg
-	ord := &order{n: len(p.Train), seed: p.Run.Seed}
+	ord := &training.Order{N: len(p.Train), Seed: p.Run.Seed}
 	acc := &accuracySampler{p: p, every: int64(p.Run.MetricsEvery), logEvery: int64(p.Run.LogEvery), last: int64(p.Run.Steps)}
-	ph := &phase{task: "realm", run: p.Run.RunConfig, backend: p.Backend, store: p.Store, config: cfg, history: p.History,
+	ph := &training.Phase{Task: "realm", Run: p.Run.RunConfig, Backend: p.Backend, Store: p.Store, Config: cfg, History: p.History,
 		// p_null is the mean p(∅|x) and p_max the mean max_z p(z|x): how much of the retrieval
 		// distribution the null document takes, and how peaked it is (the retriever's gradient
 		// p(z|x)·r(z) reaches a candidate only in proportion to its probability).
-		metricNames: []string{"utility", "p_null", "p_max"},
-		modelFn: func(scope *model.Scope, in []*Node) []*Node {
-			b := BatchFromNodes(in)
+		MetricNames: []string{"utility", "p_null", "p_max"},
+		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
+			b := realm.BatchFromNodes(in)
 			b.RetrieverGate = in[len(in)-1]
 			o := cfg.Forward(scope, b)
 			train.AddMainLoss(o.Loss)
@@ -465,11 +467,11 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			pNull := ReduceAllMean(SliceAxis(pz, 1, AxisRange(0, 1)))
 			return []*Node{ReduceAllMean(o.Utility), pNull, ReduceAllMean(ReduceMax(pz, -1))}
 		},
-		batch: func(step int64) ([]*tensors.Tensor, error) {
+		Batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := p.Run.BatchSize
 			exs := make([]examples.Pretrain, B)
 			for b := range B {
-				exs[b] = p.Train[ord.at(step*int64(B)+int64(b))]
+				exs[b] = p.Train[ord.At(step*int64(B)+int64(b))]
 			}
 			idx, _ := p.Refresher.Index()
 			d, _, err := p.batchData(exs, idx)
@@ -486,7 +488,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			}
 			return append(ts, tensors.FromScalar(gate)), nil
 		},
-		afterStep: func(step int64, rec *Record) error {
+		AfterStep: func(step int64, rec *training.Record) error {
 			acc.record(step, rec)
 			p.mu.Lock()
 			p.step = step
@@ -505,7 +507,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			// retriever is frozen (RetrieverWarmup): the index in service is still fresh.
 			last := step == int64(p.Run.Steps)
 			if (step%int64(p.Run.RefreshEvery) == 0 && step > int64(p.Run.RetrieverWarmup)) || last {
-				s, err := TakeSnapshot(p.Store)
+				s, err := realm.TakeSnapshot(p.Store)
 				if err != nil {
 					return err
 				}
@@ -513,7 +515,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			}
 			return nil
 		},
-		state: func(st *TrainState) {
+		State: func(st *training.TrainState) {
 			rs := p.Refresher.Stats(0)
 			st.IndexGeneration, st.IndexStep = p.genBase+int64(rs.Generation), rs.Step
 			if rs.Step < 0 {
@@ -521,7 +523,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			}
 		},
 	}
-	return ph.execute(ctx)
+	return ph.Execute(ctx)
 }
 
 // EvalResult are held-out measures of a REALM model (the evidence that learning is real).
@@ -559,7 +561,7 @@ func (a *accuracySampler) due(step int64) bool {
 		every = 10
 	}
 	if logEvery <= 0 {
-		logEvery = 50 // as phase.execute.
+		logEvery = 50 // as training.Phase.Execute.
 	}
 	return step%every == 0 || step%logEvery == 0 || step == a.last
 }
@@ -579,9 +581,9 @@ func (a *accuracySampler) measure(step int64, ts []*tensors.Tensor) error {
 	// The measure needs the encoder's full [B, K, M, V] logits: with micro-batches it runs on
 	// the same parts as the training step, so it needs no more memory than the step.
 	parts := [][]*tensors.Tensor{ts}
-	if n := a.p.Run.parts(); n > 1 {
+	if n := a.p.Run.Parts(); n > 1 {
 		var err error
-		if parts, err = splitBatch(ts, a.p.Run.BatchSize, n); err != nil {
+		if parts, err = training.SplitBatch(ts, a.p.Run.BatchSize, n); err != nil {
 			return err
 		}
 		defer func() {
@@ -602,7 +604,7 @@ func (a *accuracySampler) measure(step int64, ts []*tensors.Tensor) error {
 		if err != nil {
 			return fmt.Errorf("masked-token accuracies: %w", err)
 		}
-		sumR, sumNull, count = sumR+scalar(out[0]), sumNull+scalar(out[1]), count+scalar(out[2])
+		sumR, sumNull, count = sumR+training.ScalarFloat64(out[0]), sumNull+training.ScalarFloat64(out[1]), count+training.ScalarFloat64(out[2])
 		for _, o := range out {
 			o.MustFinalizeAll()
 		}
@@ -618,7 +620,7 @@ func (a *accuracySampler) measure(step int64, ts []*tensors.Tensor) error {
 }
 
 // record adds the moving averages of the accuracies to rec when step's batch was measured.
-func (a *accuracySampler) record(step int64, rec *Record) {
+func (a *accuracySampler) record(step int64, rec *training.Record) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	v, ok := a.pending[step]
@@ -638,13 +640,13 @@ func (a *accuracySampler) record(step int64, rec *Record) {
 	rec.Metrics["acc_retrieval"], rec.Metrics["acc_null"] = a.ema[0], a.ema[1]
 }
 
-// lmExec returns an executable of Config.ForwardWithMetrics in inference mode over a batch's
+// lmExec returns an executable of realm.Config.ForwardWithMetrics in inference mode over a batch's
 // tensors: the sums over real masked tokens of the accuracies with retrieval and with ∅ only,
 // the number of real masked tokens, the sum of the per-example utilities, and the loss.
 func (p *Pretrainer) lmExec() (*model.Exec, error) {
 	cfg := p.Cfg
 	return model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
-		b := BatchFromNodes(in)
+		b := realm.BatchFromNodes(in)
 		o := cfg.ForwardWithMetrics(scope, b)
 		w := ConvertDType(b.TargetMask, dtypes.Float32)
 		return []*Node{ReduceAllSum(Mul(o.AccRetrieval, w)), ReduceAllSum(Mul(o.AccNull, w)), ReduceAllSum(w), ReduceAllSum(o.Utility), o.Loss}
@@ -662,7 +664,7 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		return 0, 0, 0, fmt.Errorf("realm: EvaluateLM before BuildIndex")
 	}
 	idx, _ := p.Refresher.Index()
-	B := p.Run.BatchSize / p.Run.parts() // a training step's micro-batch: no more memory than training.
+	B := p.Run.BatchSize / p.Run.Parts() // a training step's micro-batch: no more memory than training.
 	var sumR, sumN, count, sumU float64
 	n := 0
 	for start := 0; start+B <= len(exs); start += B {
@@ -681,10 +683,10 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		sumR += scalar(out[0])
-		sumN += scalar(out[1])
-		count += scalar(out[2])
-		sumU += scalar(out[3])
+		sumR += training.ScalarFloat64(out[0])
+		sumN += training.ScalarFloat64(out[1])
+		count += training.ScalarFloat64(out[2])
+		sumU += training.ScalarFloat64(out[3])
 		n += B
 	}
 	if n == 0 || count == 0 {
@@ -695,12 +697,12 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 
 // batchData retrieves the candidates of exs from idx with the live retriever (the source block
 // excluded) and featurises them with ∅ as a batch of len(exs).
-func (p *Pretrainer) batchData(exs []examples.Pretrain, idx mips.Index) (*BatchData, [][]Doc, error) {
+func (p *Pretrainer) batchData(exs []examples.Pretrain, idx mips.Index) (*realm.BatchData, [][]realm.Doc, error) {
 	docs, err := p.candidates(exs, idx, p.live)
 	if err != nil {
 		return nil, nil, err
 	}
-	sp := special(p.Corpus.Tok)
+	sp := realm.SpecialTokens(p.Corpus.Tok)
 	d := p.Cfg.NewBatchData(len(exs))
 	for b, ex := range exs {
 		if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
@@ -724,13 +726,13 @@ type Scored struct {
 	Utility float64
 }
 
-// scoreExec returns an executable of Config.Forward in inference mode over a batch's tensors:
+// scoreExec returns an executable of realm.Config.Forward in inference mode over a batch's tensors:
 // log p(z|x) [B, K], r(z) [B, K], the utility [B] and log p(y_j|x) masked to the real tokens
 // and summed [B].
 func (p *Pretrainer) scoreExec() (*model.Exec, error) {
 	cfg := p.Cfg
 	return model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
-		b := BatchFromNodes(in)
+		b := realm.BatchFromNodes(in)
 		o := cfg.Forward(scope, b)
 		ll := ReduceSum(Mul(o.Marginal, ConvertDType(b.TargetMask, o.Marginal.DType())), -1)
 		return []*Node{o.LogPz, o.R, o.Utility, ll}
@@ -752,7 +754,7 @@ func (p *Pretrainer) Score(ctx context.Context, exs []examples.Pretrain) ([]Scor
 		return nil, err
 	}
 	idx, _ := p.Refresher.Index()
-	B, K := p.Run.BatchSize/p.Run.parts(), p.Cfg.TopK
+	B, K := p.Run.BatchSize/p.Run.Parts(), p.Cfg.TopK
 	out := make([]Scored, 0, len(exs))
 	for start := 0; start < len(exs); start += B {
 		if err := ctx.Err(); err != nil {

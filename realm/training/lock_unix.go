@@ -1,6 +1,6 @@
 //go:build unix
 
-package realm
+package training
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package realm
+package pretrain
 
 import (
 	"cmp"
@@ -18,34 +18,10 @@ import (
 	"github.com/realm-go/realm/data/examples"
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
+	"github.com/realm-go/realm/realm/training"
 )
-
-// order maps a global example counter to an example index: a fresh seeded permutation of the
-// n examples every epoch, so batch i of a run depends only on (seed, i) and a resumed run sees
-// exactly the data an uninterrupted one would.
-type order struct {
-	n     int
-	seed  uint64
-	mu    sync.Mutex
-	epoch int
-	perm  []int
-}
-
-func (o *order) at(i int64) int {
-	e := int(i / int64(o.n))
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.perm == nil || e != o.epoch {
-		o.perm = rand.New(rand.NewPCG(o.seed, uint64(e)+1)).Perm(o.n)
-		o.epoch = e
-	}
-	return o.perm[i%int64(o.n)]
-}
-
-// special returns the special-token ids of tok.
-func special(tok *tokenize.Tokenizer) Special {
-	return Special{CLS: tok.CLS(), SEP: tok.SEP(), PAD: tok.PAD()}
-}
 
 // noSpans is a Tagger that finds nothing: spans.Masker then masks random whole words, BERT's
 // own masking, which the plain MLM warm-up uses.
@@ -53,58 +29,55 @@ type noSpans struct{}
 
 func (noSpans) Tag(string) []spans.Span { return nil }
 
-// MLMMaxMasks is the number of masked slots of an MLM example: 15% of QueryLen+DocLen, rounded up.
-func (c Config) MLMMaxMasks() int { return (15*(c.QueryLen+c.DocLen) + 99) / 100 }
-
 // TrainMLM pre-trains the knowledge-augmented encoder from scratch with BERT's masked-LM
 // objective on pairs of consecutive blocks, [CLS] z_i [SEP] z_i+1 [SEP] with 15% of the words
 // masked, at REALM's joint length QueryLen+DocLen so every position the encoder will read is
 // trained. This is the from-scratch substitute for starting from a pre-trained BERT.
-func TrainMLM(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History) error {
+func TrainMLM(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, run training.RunConfig, h *training.History) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	L, M := cfg.QueryLen+cfg.DocLen, cfg.MLMMaxMasks()
 	masker := spans.NewMasker(noSpans{}, c.Tok)
-	sp := special(c.Tok)
-	ord := &order{n: c.Len(), seed: run.Seed}
-	p := &phase{task: "mlm", run: run, backend: backend, store: store, config: cfg, history: h,
-		metricNames: []string{"accuracy"},
-		modelFn: func(scope *model.Scope, in []*Node) []*Node {
-			o := MLMForward(scope.In(EncoderScope), cfg.Encoder, in[0], in[1], in[2], in[3], in[4], in[5])
+	sp := realm.SpecialTokens(c.Tok)
+	ord := &training.Order{N: c.Len(), Seed: run.Seed}
+	p := &training.Phase{Task: "mlm", Run: run, Backend: backend, Store: store, Config: cfg, History: h,
+		MetricNames: []string{"accuracy"},
+		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
+			o := realm.MLMForward(scope.In(realm.EncoderScope), cfg.Encoder, in[0], in[1], in[2], in[3], in[4], in[5])
 			train.AddMainLoss(o.Loss)
 			return []*Node{Div(ReduceAllSum(o.Accuracy), MaxScalar(ReduceAllSum(ConvertDType(in[5], dtypes.Float32)), 1))}
 		},
-		batch: func(step int64) ([]*tensors.Tensor, error) {
+		Batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := run.BatchSize
 			ids, types, mask := make([]int32, B*L), make([]int32, B*L), make([]bool, B*L)
 			pos, tgt, tmask := make([]int32, B*M), make([]int32, B*M), make([]bool, B*M)
 			for b := range B {
 				i := step*int64(B) + int64(b)
-				a := ord.at(i)
+				a := ord.At(i)
 				first := c.Blocks[a].TokenIDs
 				var second []int32
 				if a+1 < c.Len() && c.Blocks[a+1].DocID == c.Blocks[a].DocID {
 					second = c.Blocks[a+1].TokenIDs
 				}
-				w := seqWriter{ids: ids[b*L : (b+1)*L], types: types[b*L : (b+1)*L], mask: mask[b*L : (b+1)*L]}
+				w := realm.SeqWriter{IDs: ids[b*L : (b+1)*L], Types: types[b*L : (b+1)*L], Mask: mask[b*L : (b+1)*L]}
 				na, nb := len(first), len(second)
 				if na+nb > L-3 { // keep the first block whole where possible.
 					na = min(na, L-3)
 					nb = min(nb, L-3-na)
 				}
-				w.put(sp.CLS, 0)
-				w.putAll(first[:na], 0)
-				w.put(sp.SEP, 0)
+				w.Put(sp.CLS, 0)
+				w.PutAll(first[:na], 0)
+				w.Put(sp.SEP, 0)
 				if nb > 0 {
-					w.putAll(second[:nb], 1)
-					w.put(sp.SEP, 1)
+					w.PutAll(second[:nb], 1)
+					w.Put(sp.SEP, 1)
 				}
-				w.pad(sp.PAD)
+				w.Pad(sp.PAD)
 				// Mask 15% of the words of the real tokens, [CLS]/[SEP] excluded.
 				var pieces []tokenize.Piece
 				var where []int
-				for k := 1; k < w.n; k++ {
+				for k := 1; k < w.N; k++ {
 					if id := ids[b*L+k]; id != sp.SEP {
 						pieces = append(pieces, tokenize.Piece{ID: id})
 						where = append(where, k)
@@ -128,29 +101,29 @@ func TrainMLM(ctx context.Context, backend compute.Backend, store *model.Store, 
 			}, nil
 		},
 	}
-	return p.execute(ctx)
+	return p.Execute(ctx)
 }
 
 // InitRetrieverFromEncoder copies the encoder's BERT (not its MLM head) into the retriever
 // tower(s), as REALM initialises every BERT from the same pre-trained one.
-func InitRetrieverFromEncoder(store *model.Store, cfg Config) error {
+func InitRetrieverFromEncoder(store *model.Store, cfg realm.Config) error {
 	skipHead := func(rel string) bool { return len(rel) >= 4 && rel[:4] == "/mlm" }
-	towers := []string{EmbedderScope}
+	towers := []string{realm.EmbedderScope}
 	if cfg.SeparateTowers {
-		towers = append(towers, QueryEmbedderScope)
+		towers = append(towers, realm.QueryEmbedderScope)
 	}
 	for _, t := range towers {
-		if _, err := CopyVariables(store, "/"+EncoderScope, "/"+t, skipHead); err != nil {
+		if _, err := realm.CopyVariables(store, "/"+realm.EncoderScope, "/"+t, skipHead); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ICTOptions are the Inverse Cloze Task's options beyond its RunConfig.
+// ICTOptions are the Inverse Cloze Task's options beyond its training.RunConfig.
 type ICTOptions struct {
 	// HardNegatives fills half of each batch with look-alikes, as DPR adds BM25 negatives: each
-	// of the first BatchSize/2 blocks brings its nearest block by BM25 (HardNegativeNeighbours)
+	// of the first BatchSize/2 blocks brings its nearest block by BM25 (bm25.HardNegativeNeighbours)
 	// that has another title. Random in-batch negatives of a corpus of parallel articles (the
 	// Factbook's ten sections, country after country) almost never share the positive's
 	// section, so ICT learns to tell sections apart and hardly learns the subject; a
@@ -167,7 +140,7 @@ type ICTOptions struct {
 }
 
 // check tells whether the options suit run (QueryTagger aside, which Pipeline fills in).
-func (o ICTOptions) check(run RunConfig) error {
+func (o ICTOptions) check(run training.RunConfig) error {
 	if o.HardNegatives && run.BatchSize%2 != 0 {
 		return fmt.Errorf("realm: ict: hard negatives pair the blocks of a batch, so the batch size must be even, got %d", run.BatchSize)
 	}
@@ -181,7 +154,7 @@ func (o ICTOptions) check(run RunConfig) error {
 // sentence of each of BatchSize random blocks as queries and the blocks (the sentence removed 90%
 // of the time) as candidates; the other blocks of the batch are the negatives (half of them
 // look-alikes with opts.HardNegatives).
-func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, cfg Config, c *Corpus, run RunConfig, h *History, opts ICTOptions) error {
+func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, run training.RunConfig, h *training.History, opts ICTOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -198,7 +171,7 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 	var neighbours [][]int64
 	if opts.HardNegatives {
 		var err error
-		if neighbours, err = HardNegativeNeighbours(c, hardNegativeCandidates); err != nil {
+		if neighbours, err = bm25.HardNegativeNeighbours(c, hardNegativeCandidates); err != nil {
 			return err
 		}
 	}
@@ -215,7 +188,7 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 			return ep, nil
 		}
 		var exs []examples.ICT
-		for ex, err := range examples.ICTExamples(c.Tok, blocksSeq(c), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, MaskRate: opts.MaskQueries, Masker: masker, Seed: run.Seed + uint64(e)}) {
+		for ex, err := range examples.ICTExamples(c.Tok, c.BlockSeq(), examples.ICTOptions{QueryMaxLen: Q, BlockMaxLen: D, MaskRate: opts.MaskQueries, Masker: masker, Seed: run.Seed + uint64(e)}) {
 			if err != nil {
 				return epoch{}, err
 			}
@@ -233,14 +206,14 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 		epochs[e] = ep
 		return ep, nil
 	}
-	p := &phase{task: "ict", run: run, backend: backend, store: store, config: cfg, history: h, unsplittable: true,
-		metricNames: []string{"accuracy"},
-		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+	p := &training.Phase{Task: "ict", Run: run, Backend: backend, Store: store, Config: cfg, History: h, Unsplittable: true,
+		MetricNames: []string{"accuracy"},
+		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
 			o := cfg.ICTForward(scope, in[0], in[1], in[2], in[3], in[4], in[5])
 			train.AddMainLoss(o.Loss)
 			return []*Node{ReduceAllMean(o.Accuracy)}
 		},
-		batch: func(step int64) ([]*tensors.Tensor, error) {
+		Batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := run.BatchSize
 			seeds := B // blocks drawn from the epoch's order per batch.
 			if opts.HardNegatives {
@@ -280,7 +253,7 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 			}, nil
 		},
 	}
-	return p.execute(ctx)
+	return p.Execute(ctx)
 }
 
 // hardNegativeCandidates is how many look-alikes of each block TrainICT keeps, best first: the

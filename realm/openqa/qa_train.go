@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"context"
@@ -18,12 +18,14 @@ import (
 
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/mips"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // QATrainState is what a fine-tuning checkpoint records about its run.
 type QATrainState struct {
 	// Config and Reader are the model's settings; Retriever the retriever's Name.
-	Config    Config       `json:"config"`
+	Config    realm.Config `json:"config"`
 	Reader    ReaderConfig `json:"reader"`
 	Retriever string       `json:"retriever"`
 }
@@ -40,8 +42,8 @@ type QATrainState struct {
 // tower and the fixed Embed_doc(z)); with any other retriever only the reader trains, with a
 // uniform p(z|x) over its top-k. The reader's gold spans are the spans exact match counts as
 // right (MatchSpans), or ORQA's occurrences of an answer's wordpieces (AnswerSpans) with
-// ReaderConfig.ExactGold. The run uses the phase runner of the
-// other training loops (checkpoints in run.Dir, resume, NaN stop, History, MicroBatches);
+// ReaderConfig.ExactGold. The run is a training.Phase, as the
+// other training loops (checkpoints in run.Dir, resume, NaN stop, training.History, MicroBatches);
 // task "qa". Metrics: reader_loss, retriever_loss, reader_oracle (a gold span in the top
 // ReaderBeam), retriever_oracle (an answer in the beam), span_em (the argmax span is gold) and
 // batches_without_gold (the share of the run's batches so far with no gold span at all: they
@@ -52,12 +54,12 @@ type QATrainState struct {
 // (or a later one in the same directory) loads it back into the retriever, so the run keeps
 // the index it started with even though, with shared towers, fine-tuning changes the document
 // tower's weights. Evaluate a fine-tuned store with that file (LoadDenseRetriever).
-func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig, h *History) error {
+func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run training.RunConfig, h *training.History) error {
 	if len(examples) == 0 {
 		return fmt.Errorf("realm qa: no training question")
 	}
 	if h == nil {
-		h = &History{}
+		h = &training.History{}
 	}
 	dense, isDense := q.Retriever.(*DenseRetriever)
 	K, R, NS := q.Reader.ReaderBeam, q.Reader.Len(q.Cfg), q.ns
@@ -71,12 +73,12 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 		}
 	}
 	Q, d := q.Cfg.QueryLen, q.Cfg.ProjectionDim
-	ord := &order{n: len(examples), seed: run.Seed}
+	ord := &training.Order{N: len(examples), Seed: run.Seed}
 	cov := &goldCoverage{log: run.Log, readerBeam: K, warnAfter: min(int64(run.Steps), goldWarnAfter)}
-	p := &phase{task: "qa", run: run, backend: q.Backend, store: q.Store, history: h,
-		config:      QATrainState{Config: q.Cfg, Reader: q.Reader, Retriever: q.Retriever.Name()},
-		metricNames: []string{"reader_loss", "retriever_loss", "reader_oracle", "retriever_oracle", "span_em"},
-		modelFn: func(scope *model.Scope, in []*Node) []*Node {
+	p := &training.Phase{Task: "qa", Run: run, Backend: q.Backend, Store: q.Store, History: h,
+		Config:      QATrainState{Config: q.Cfg, Reader: q.Reader, Retriever: q.Retriever.Name()},
+		MetricNames: []string{"reader_loss", "retriever_loss", "reader_oracle", "retriever_oracle", "span_em"},
+		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
 			B := in[0].Shape().Dim(0)
 			g := in[0].Graph()
 			scores := q.spanScores(scope, in)
@@ -85,7 +87,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			anyPos := retrLoss
 			if isDense {
 				qv := q.Cfg.EmbedQueries(scope, in[8], in[9], in[10]) // Embed_input(x), [B, d]
-				f := Relevance(qv, in[11])                            // f(x,z) over the beam, [B, Kw]
+				f := realm.Relevance(qv, in[11])                      // f(x,z) over the beam, [B, Kw]
 				retrLoss, anyPos = RetrieverEarlyLoss(f, in[12])
 				retrieval = SliceAxis(f, 1, AxisRange(0, K))
 			}
@@ -98,12 +100,12 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			em := ReduceMax(ConvertDType(hit, dtypes.Float32), -1)
 			return []*Node{ReduceAllMean(readLoss), ReduceAllMean(retrLoss), ReduceAllMean(anyGold), ReduceAllMean(anyPos), StopGradient(ReduceAllMean(em))}
 		},
-		batch: func(step int64) ([]*tensors.Tensor, error) {
+		Batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := run.BatchSize
 			exs := make([]qa.Example, B)
 			questions := make([]string, B)
 			for b := range B {
-				exs[b] = examples[ord.at(step*int64(B)+int64(b))]
+				exs[b] = examples[ord.At(step*int64(B)+int64(b))]
 				questions[b] = exs[b].Question
 			}
 			res, err := q.Retriever.Retrieve(ctx, questions, Kw)
@@ -158,11 +160,11 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run RunConfig,
 			return in, nil
 		},
 	}
-	p.afterStep = func(step int64, rec *Record) error {
+	p.AfterStep = func(step int64, rec *training.Record) error {
 		rec.Metrics["batches_without_gold"] = cov.share()
 		return nil
 	}
-	if err := p.execute(ctx); err != nil {
+	if err := p.Execute(ctx); err != nil {
 		return err
 	}
 	cov.finish()

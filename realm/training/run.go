@@ -1,4 +1,4 @@
-package realm
+package training
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -21,7 +22,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
-// RunConfig holds what every training loop of the package shares.
+// RunConfig holds what every training loop (Phase) shares.
 type RunConfig struct {
 	// Dir is the run directory where checkpoints go; "" trains without checkpoints.
 	Dir string `json:"dir"`
@@ -37,7 +38,7 @@ type RunConfig struct {
 	// it warming up, where BERT's fine-tuning recipe warms up for a tenth.
 	WarmupSteps int `json:"warmup_steps,omitempty"`
 	// LRScale multiplies the learning rate of the variables under some scopes (Optimizer.LRScale):
-	// open-QA fine-tuning can train the pre-trained query tower (Config.QueryTowerScope) more
+	// open-QA fine-tuning can train the pre-trained query tower (realm.Config.QueryTowerScope) more
 	// gently than the fresh span reader.
 	LRScale map[string]float64 `json:"lr_scale,omitempty"`
 	// Seed fixes the data order (and masking): batch i depends only on (Seed, i).
@@ -80,13 +81,13 @@ func (rc RunConfig) validate() error {
 	return nil
 }
 
-// parts is the number of micro-batches per step (at least 1).
-func (rc RunConfig) parts() int { return max(rc.MicroBatches, 1) }
+// Parts is the number of micro-batches per step (at least 1).
+func (rc RunConfig) Parts() int { return max(rc.MicroBatches, 1) }
 
-// splitBatch cuts the inputs of one step into n micro-batches along their first axis, which must
+// SplitBatch cuts the inputs of one step into n micro-batches along their first axis, which must
 // be the batch axis of size B for every input of rank ≥ 1; scalars are repeated in each part.
 // The inputs are left as they are.
-func splitBatch(in []*tensors.Tensor, B, n int) ([][]*tensors.Tensor, error) {
+func SplitBatch(in []*tensors.Tensor, B, n int) ([][]*tensors.Tensor, error) {
 	parts := make([][]*tensors.Tensor, n)
 	for _, t := range in {
 		sh := t.Shape()
@@ -185,27 +186,35 @@ func (h *History) Last() (Record, bool) {
 // ErrNonFinite is wrapped by the error that stops training on a NaN or infinite loss.
 var ErrNonFinite = errors.New("non-finite loss")
 
-// phase is one training loop on a train.Trainer: the model graph, its per-step metrics, a
-// deterministic batch source and hooks. MLM, ICT and REALM pre-training are phases.
-type phase struct {
-	task    string
-	run     RunConfig
-	backend compute.Backend
-	store   *model.Store
-	config  any // saved in checkpoints.
-	// modelFn builds the step's graph: it must call train.AddMainLoss and return one scalar
-	// prediction per name in metricNames (their moving averages are the phase's metrics).
-	modelFn     func(scope *model.Scope, inputs []*Node) []*Node
-	metricNames []string
-	// batch returns the inputs of global step `step`; it must be a function of (seed, step).
-	batch func(step int64) ([]*tensors.Tensor, error)
-	// afterStep runs after every step with the step just taken (optional).
-	afterStep func(step int64, rec *Record) error
-	// state adds phase-specific fields to a checkpoint's state (optional).
-	state   func(st *TrainState)
-	history *History
-	// unsplittable phases refuse RunConfig.MicroBatches (their loss couples a batch's examples).
-	unsplittable bool
+// Phase is one training loop on a train.Trainer: the model graph, its per-step metrics, a
+// deterministic batch source and hooks. MLM, ICT and REALM pre-training (package pretrain) and
+// open-QA fine-tuning (package openqa) are phases.
+type Phase struct {
+	// Task names the loop ("mlm", "ict", "realm", "qa"): its checkpoints' TrainState.Task.
+	Task string
+	// Run holds the loop's steps, batch size, learning rate, seed and run directory.
+	Run RunConfig
+	// Backend runs the graphs.
+	Backend compute.Backend
+	// Store holds the variables being trained.
+	Store *model.Store
+	// Config is saved in checkpoints (TrainState.Config), as JSON; nil saves none.
+	Config any
+	// ModelFn builds the step's graph: it must call train.AddMainLoss and return one scalar
+	// prediction per name in MetricNames (their moving averages are the phase's metrics).
+	ModelFn func(scope *model.Scope, inputs []*Node) []*Node
+	// MetricNames names the predictions ModelFn returns.
+	MetricNames []string
+	// Batch returns the inputs of global step `step`; it must be a function of (seed, step).
+	Batch func(step int64) ([]*tensors.Tensor, error)
+	// AfterStep runs after every step with the step just taken (optional).
+	AfterStep func(step int64, rec *Record) error
+	// State adds phase-specific fields to a checkpoint's state (optional).
+	State func(st *TrainState)
+	// History gets one Record per step.
+	History *History
+	// Unsplittable phases refuse RunConfig.MicroBatches (their loss couples a batch's examples).
+	Unsplittable bool
 }
 
 // stepDataset adapts a per-step batch function to train.Dataset, yielding each step's batch in
@@ -234,7 +243,7 @@ func (d *stepDataset) Iter() iter.Seq2[train.Batch, error] {
 				}
 				continue
 			}
-			parts, err := splitBatch(in, d.batchSize, d.parts)
+			parts, err := SplitBatch(in, d.batchSize, d.parts)
 			for _, t := range in { // the trainer finalizes the parts it is given.
 				t.MustFinalizeAll()
 			}
@@ -251,101 +260,101 @@ func (d *stepDataset) Iter() iter.Seq2[train.Batch, error] {
 	}
 }
 
-// execute restores the phase's newest checkpoint if any, trains to run.Steps and saves a final
+// Execute restores the phase's newest checkpoint if any, trains to Run.Steps and saves a final
 // checkpoint. A phase already complete in its directory is only restored.
-func (p *phase) execute(ctx context.Context) error {
-	if err := p.run.validate(); err != nil {
+func (p *Phase) Execute(ctx context.Context) error {
+	if err := p.Run.validate(); err != nil {
 		return err
 	}
-	ckpt := Checkpoints{Dir: p.run.Dir, Keep: p.run.KeepCheckpoints}
+	ckpt := Checkpoints{Dir: p.Run.Dir, Keep: p.Run.KeepCheckpoints}
 	if ckpt.Keep == 0 {
 		ckpt.Keep = 2
 	}
 	start := int64(0)
-	if p.run.Dir != "" {
-		st, ok, err := ckpt.Restore(p.store)
+	if p.Run.Dir != "" {
+		st, ok, err := ckpt.Restore(p.Store)
 		if err != nil {
-			return fmt.Errorf("realm: %s: resuming from %s: %w", p.task, p.run.Dir, err)
+			return fmt.Errorf("realm: %s: resuming from %s: %w", p.Task, p.Run.Dir, err)
 		}
 		if ok {
-			if st.Recovered != "" && p.run.Log != nil {
-				fmt.Fprintf(p.run.Log, "realm: %s: %s\n", p.task, st.Recovered)
+			if st.Recovered != "" && p.Run.Log != nil {
+				fmt.Fprintf(p.Run.Log, "realm: %s: %s\n", p.Task, st.Recovered)
 			}
-			if st.Task != p.task {
-				return fmt.Errorf("realm: %s: %s holds a %q checkpoint", p.task, p.run.Dir, st.Task)
+			if st.Task != p.Task {
+				return fmt.Errorf("realm: %s: %s holds a %q checkpoint", p.Task, p.Run.Dir, st.Task)
 			}
-			if st.Seed != p.run.Seed {
-				return fmt.Errorf("realm: %s: %s was trained with seed %d, not %d: the data order would differ", p.task, p.run.Dir, st.Seed, p.run.Seed)
+			if st.Seed != p.Run.Seed {
+				return fmt.Errorf("realm: %s: %s was trained with seed %d, not %d: the data order would differ", p.Task, p.Run.Dir, st.Seed, p.Run.Seed)
 			}
 			start = st.Step
 		}
 	}
-	if start >= int64(p.run.Steps) {
+	if start >= int64(p.Run.Steps) {
 		return nil
 	}
 	// Each phase has its own optimizer state, step counter and metrics, kept in its own checkpoints.
 	if start == 0 {
-		if err := resetOptimizer(p.store); err != nil {
+		if err := resetOptimizer(p.Store); err != nil {
 			return err
 		}
-		if err := p.store.Scope(metric.Scope).DeleteVariablesInScope(); err != nil {
-			return fmt.Errorf("realm: %s: clearing the previous phase's metrics: %w", p.task, err)
+		if err := p.Store.Scope(metric.Scope).DeleteVariablesInScope(); err != nil {
+			return fmt.Errorf("realm: %s: clearing the previous phase's metrics: %w", p.Task, err)
 		}
 	}
 
-	opt := DefaultOptimizer(p.run.LR, p.run.Steps)
-	if p.run.WarmupSteps != 0 { // Optimizer.Validate refuses a negative count or one past the run.
-		opt.WarmupSteps = p.run.WarmupSteps
+	opt := DefaultOptimizer(p.Run.LR, p.Run.Steps)
+	if p.Run.WarmupSteps != 0 { // Optimizer.Validate refuses a negative count or one past the run.
+		opt.WarmupSteps = p.Run.WarmupSteps
 	}
-	opt.LRScale = p.run.LRScale
+	opt.LRScale = p.Run.LRScale
 	if err := opt.Validate(); err != nil {
-		return fmt.Errorf("realm: %s: %w", p.task, err)
+		return fmt.Errorf("realm: %s: %w", p.Task, err)
 	}
 	var metrics []metric.Interface
-	for i, name := range p.metricNames {
+	for i, name := range p.MetricNames {
 		metrics = append(metrics, metric.NewExponentialMovingAverageMetric(name, name, "realm",
 			func(_ *model.Scope, _, predictions []*Node) *Node { return predictions[i] }, nil, 0.05))
 	}
-	trainer := train.NewTrainer(p.backend, p.store, func(scope *model.Scope, _ any, inputs []*Node) []*Node {
-		return p.modelFn(scope, inputs)
+	trainer := train.NewTrainer(p.Backend, p.Store, func(scope *model.Scope, _ any, inputs []*Node) []*Node {
+		return p.ModelFn(scope, inputs)
 	}, nil, opt, metrics, nil)
-	if p.run.parts() > 1 {
-		if p.unsplittable {
-			return fmt.Errorf("realm: %s: its loss couples the examples of a batch, so it cannot be split into micro-batches", p.task)
+	if p.Run.Parts() > 1 {
+		if p.Unsplittable {
+			return fmt.Errorf("realm: %s: its loss couples the examples of a batch, so it cannot be split into micro-batches", p.Task)
 		}
-		if err := trainer.AccumulateGradients(p.run.parts()); err != nil {
-			return fmt.Errorf("realm: %s: %w", p.task, err)
+		if err := trainer.AccumulateGradients(p.Run.Parts()); err != nil {
+			return fmt.Errorf("realm: %s: %w", p.Task, err)
 		}
 	}
 	loop := train.NewLoop(trainer)
-	if p.run.Attach != nil {
-		p.run.Attach(loop)
+	if p.Run.Attach != nil {
+		p.Run.Attach(loop)
 	}
-	logEvery := p.run.LogEvery
+	logEvery := p.Run.LogEvery
 	if logEvery <= 0 {
 		logEvery = 50
 	}
 	t0 := time.Now()
 	save := func(step int64) error {
-		if p.run.Dir == "" {
+		if p.Run.Dir == "" {
 			return nil
 		}
-		st := TrainState{Task: p.task, Step: step, Seed: p.run.Seed}
-		if p.config != nil {
-			st.Config, _ = json.Marshal(p.config)
+		st := TrainState{Task: p.Task, Step: step, Seed: p.Run.Seed}
+		if p.Config != nil {
+			st.Config, _ = json.Marshal(p.Config)
 		}
-		if p.state != nil {
-			p.state(&st)
+		if p.State != nil {
+			p.State(&st)
 		}
-		_, err := ckpt.Save(p.store, st)
+		_, err := ckpt.Save(p.Store, st)
 		return err
 	}
 	lastStep := start
-	train.EveryNSteps(loop, 1, "realm-"+p.task, 0, func(l *train.Loop, m []*tensors.Tensor) error {
+	train.EveryNSteps(loop, 1, "realm-"+p.Task, 0, func(l *train.Loop, m []*tensors.Tensor) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		step := optimizer.GetGlobalStep(p.store)
+		step := optimizer.GetGlobalStep(p.Store)
 		if step == lastStep { // a micro-batch that only accumulated gradients.
 			return nil
 		}
@@ -353,36 +362,36 @@ func (p *phase) execute(ctx context.Context) error {
 		loss := float64(m[0].Value().(float32))
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("realm: %s: step %d: %w (%v); training stopped, the last good checkpoint in %q is kept",
-				p.task, step, ErrNonFinite, loss, p.run.Dir)
+				p.Task, step, ErrNonFinite, loss, p.Run.Dir)
 		}
-		rec := Record{Step: step, Time: time.Since(t0), Metrics: map[string]float64{"loss": loss, "loss_ema": scalar(m[1])}}
-		for i, name := range p.metricNames {
-			rec.Metrics[name] = scalar(m[2+i])
+		rec := Record{Step: step, Time: time.Since(t0), Metrics: map[string]float64{"loss": loss, "loss_ema": ScalarFloat64(m[1])}}
+		for i, name := range p.MetricNames {
+			rec.Metrics[name] = ScalarFloat64(m[2+i])
 		}
 		for _, name := range []string{MetricLearningRate, MetricGradNorm} {
-			if v := p.store.GetVariable("/" + MetricsScope + "/" + name); v != nil {
-				rec.Metrics[name] = scalar(v.MustValue())
+			if v := p.Store.GetVariable("/" + MetricsScope + "/" + name); v != nil {
+				rec.Metrics[name] = ScalarFloat64(v.MustValue())
 			}
 		}
-		if p.afterStep != nil {
-			if err := p.afterStep(step, &rec); err != nil {
+		if p.AfterStep != nil {
+			if err := p.AfterStep(step, &rec); err != nil {
 				return err
 			}
 		}
-		p.history.Add(rec)
-		if p.run.Log != nil && (step%int64(logEvery) == 0 || step == int64(p.run.Steps)) {
-			fmt.Fprintf(p.run.Log, "%s step %d/%d %s\n", p.task, step, p.run.Steps, formatMetrics(rec.Metrics))
+		p.History.Add(rec)
+		if p.Run.Log != nil && (step%int64(logEvery) == 0 || step == int64(p.Run.Steps)) {
+			fmt.Fprintf(p.Run.Log, "%s step %d/%d %s\n", p.Task, step, p.Run.Steps, formatMetrics(rec.Metrics))
 		}
-		if p.run.CheckpointEvery > 0 && step%int64(p.run.CheckpointEvery) == 0 && step < int64(p.run.Steps) {
+		if p.Run.CheckpointEvery > 0 && step%int64(p.Run.CheckpointEvery) == 0 && step < int64(p.Run.Steps) {
 			return save(step)
 		}
 		return nil
 	})
-	ds := &stepDataset{name: p.task, next: start, batch: p.batch, batchSize: p.run.BatchSize, parts: p.run.parts()}
-	if _, err := loop.RunSteps(ds, (p.run.Steps-int(start))*p.run.parts()); err != nil {
-		return fmt.Errorf("realm: %s: %w", p.task, err)
+	ds := &stepDataset{name: p.Task, next: start, batch: p.Batch, batchSize: p.Run.BatchSize, parts: p.Run.Parts()}
+	if _, err := loop.RunSteps(ds, (p.Run.Steps-int(start))*p.Run.Parts()); err != nil {
+		return fmt.Errorf("realm: %s: %w", p.Task, err)
 	}
-	return save(optimizer.GetGlobalStep(p.store))
+	return save(optimizer.GetGlobalStep(p.Store))
 }
 
 // resetOptimizer deletes Adam's moments and the global step, so a new phase starts fresh.
@@ -396,7 +405,9 @@ func resetOptimizer(store *model.Store) error {
 	return nil
 }
 
-func scalar(t *tensors.Tensor) float64 {
+// ScalarFloat64 returns the value of a scalar tensor of type float32, float64, int64 or int32 as
+// a float64 (NaN for any other type).
+func ScalarFloat64(t *tensors.Tensor) float64 {
 	switch v := t.Value().(type) {
 	case float32:
 		return float64(v)
@@ -412,7 +423,7 @@ func scalar(t *tensors.Tensor) float64 {
 
 func formatMetrics(m map[string]float64) string {
 	s := ""
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		s += fmt.Sprintf(" %s=%.4g", k, m[k])
 	}
 	return s

@@ -1,4 +1,9 @@
-package realm
+// Package bm25 is the sparse lexical retriever Okapi BM25 over a realm.Corpus: the open-QA
+// baseline (openqa.RetrieverBM25), the lexical reference of pre-training's retrieval evaluation
+// (pretrain.Pretrainer.RetrieveBM25) and the source of ICT's hard negatives
+// (HardNegativeNeighbours, for pretrain.TrainICT). It has a package of its own so that both
+// pretrain and openqa use it without importing each other.
+package bm25
 
 import (
 	"container/heap"
@@ -11,23 +16,24 @@ import (
 	"unicode"
 
 	"github.com/realm-go/realm/mips"
+	"github.com/realm-go/realm/realm"
 )
 
-// BM25Params are the free parameters of Okapi BM25.
-type BM25Params struct {
+// Params are the free parameters of Okapi BM25.
+type Params struct {
 	// K1 saturates term frequency (1.2 in the classic setting; 0.9 in Anserini's defaults).
 	K1 float64 `json:"k1"`
 	// B is the strength of document-length normalisation (0.75 classic; 0.4 Anserini).
 	B float64 `json:"b"`
 }
 
-// DefaultBM25Params are Robertson's classic k1 = 1.2, b = 0.75.
-func DefaultBM25Params() BM25Params { return BM25Params{K1: 1.2, B: 0.75} }
+// DefaultParams are Robertson's classic k1 = 1.2, b = 0.75.
+func DefaultParams() Params { return Params{K1: 1.2, B: 0.75} }
 
-// BM25Words is the BM25 baseline's tokenisation: the maximal runs of Unicode letters and digits
+// Words is the BM25 baseline's tokenisation: the maximal runs of Unicode letters and digits
 // of text, lower-cased (strings.ToLower). No stemming, no stop words, no accent folding;
 // punctuation and whitespace separate words ("U.S." → u, s; "Kabul's" → kabul, s).
-func BM25Words(text string) []string {
+func Words(text string) []string {
 	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
@@ -36,8 +42,8 @@ type bm25Posting struct {
 	tf  int32
 }
 
-// BM25 is Okapi BM25 over the blocks of a Corpus (each block's title and body, tokenised by
-// BM25Words), with an inverted index:
+// Index is Okapi BM25 over the blocks of a realm.Corpus (each block's title and body, tokenised
+// by Words), with an inverted index:
 //
 //	score(q, d) = Σ_{t ∈ q} qtf(t) · IDF(t) · tf(t,d)·(k1+1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl))
 //	IDF(t)      = ln(1 + (N − n(t) + 0.5) / (n(t) + 0.5))
@@ -46,25 +52,25 @@ type bm25Posting struct {
 // over the corpus, n(t) the number of blocks containing t, and qtf(t) the number of times t
 // occurs in the query (Lucene's non-negative IDF; each query word occurrence counts). It is safe
 // for concurrent Search calls.
-type BM25 struct {
+type Index struct {
 	// Params are k1 and b.
-	Params   BM25Params
-	c        *Corpus
+	Params   Params
+	c        *realm.Corpus
 	postings map[string][]bm25Posting
 	docLen   []float64
 	avgdl    float64
 }
 
-// NewBM25 indexes every block of c.
-func NewBM25(c *Corpus, p BM25Params) (*BM25, error) {
+// New indexes every block of c.
+func New(c *realm.Corpus, p Params) (*Index, error) {
 	if p.K1 < 0 || p.B < 0 || p.B > 1 {
 		return nil, fmt.Errorf("realm bm25: need k1 ≥ 0 and b in [0, 1], got k1=%g b=%g", p.K1, p.B)
 	}
-	idx := &BM25{Params: p, c: c, postings: map[string][]bm25Posting{}, docLen: make([]float64, c.Len())}
+	idx := &Index{Params: p, c: c, postings: map[string][]bm25Posting{}, docLen: make([]float64, c.Len())}
 	total := 0.0
 	for i, b := range c.Blocks {
 		tf := map[string]int32{}
-		words := append(BM25Words(b.Title), BM25Words(b.Body)...)
+		words := append(Words(b.Title), Words(b.Body)...)
 		for _, w := range words {
 			tf[w]++
 		}
@@ -82,15 +88,15 @@ func NewBM25(c *Corpus, p BM25Params) (*BM25, error) {
 }
 
 // IDF is ln(1 + (N − n(t) + 0.5)/(n(t) + 0.5)) for the (already lower-cased) word t.
-func (m *BM25) IDF(t string) float64 {
+func (m *Index) IDF(t string) float64 {
 	N, n := float64(len(m.docLen)), float64(len(m.postings[t]))
 	return math.Log(1 + (N-n+0.5)/(n+0.5))
 }
 
 // Score is the BM25 score of block id for query.
-func (m *BM25) Score(query string, id int64) float64 {
+func (m *Index) Score(query string, id int64) float64 {
 	s := 0.0
-	for _, t := range BM25Words(query) {
+	for _, t := range Words(query) {
 		for _, p := range m.postings[t] {
 			if int64(p.doc) == id {
 				s += m.term(t, p)
@@ -101,7 +107,7 @@ func (m *BM25) Score(query string, id int64) float64 {
 	return s
 }
 
-func (m *BM25) term(t string, p bm25Posting) float64 {
+func (m *Index) term(t string, p bm25Posting) float64 {
 	tf := float64(p.tf)
 	norm := m.Params.K1 * (1 - m.Params.B + m.Params.B*m.docLen[p.doc]/m.avgdl)
 	return m.IDF(t) * tf * (m.Params.K1 + 1) / (tf + norm)
@@ -110,10 +116,10 @@ func (m *BM25) term(t string, p bm25Posting) float64 {
 // Search returns the k best blocks for query by descending BM25 score, ties broken by ascending
 // block id (as the mips indexes do). Blocks sharing no word with the query score 0 and are
 // returned only to fill k.
-func (m *BM25) Search(query string, k int) []mips.Result {
+func (m *Index) Search(query string, k int) []mips.Result {
 	k = min(k, len(m.docLen))
 	scores := make([]float64, len(m.docLen))
-	for _, t := range BM25Words(query) {
+	for _, t := range Words(query) {
 		for _, p := range m.postings[t] {
 			scores[p.doc] += m.term(t, p)
 		}
@@ -135,11 +141,11 @@ func (m *BM25) Search(query string, k int) []mips.Result {
 	return out
 }
 
-// Name implements QARetriever.
-func (m *BM25) Name() string { return "bm25" }
+// Name implements openqa.QARetriever.
+func (m *Index) Name() string { return "bm25" }
 
-// Retrieve implements QARetriever: Search for each question.
-func (m *BM25) Retrieve(ctx context.Context, questions []string, k int) ([][]mips.Result, error) {
+// Retrieve implements openqa.QARetriever: Search for each question.
+func (m *Index) Retrieve(ctx context.Context, questions []string, k int) ([][]mips.Result, error) {
 	out := make([][]mips.Result, len(questions))
 	for i, q := range questions {
 		if err := ctx.Err(); err != nil {
@@ -175,9 +181,9 @@ func (h *bm25Heap) Pop() any {
 // HardNegativeNeighbours returns, for every block of c, up to k other blocks with a different
 // title that read most alike, best first: BM25 with the block's body as the query, its words
 // found in more than one block in 20 (and in more than 8) left out, as they weigh little and
-// cost the most. These are the look-alikes that ICTOptions.HardNegatives puts in a batch.
-func HardNegativeNeighbours(c *Corpus, k int) ([][]int64, error) {
-	m, err := NewBM25(c, DefaultBM25Params())
+// cost the most. These are the look-alikes that pretrain.ICTOptions.HardNegatives puts in a batch.
+func HardNegativeNeighbours(c *realm.Corpus, k int) ([][]int64, error) {
+	m, err := New(c, DefaultParams())
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +197,7 @@ func HardNegativeNeighbours(c *Corpus, k int) ([][]int64, error) {
 			for i := w; i < c.Len(); i += workers {
 				b := c.Blocks[i]
 				query = query[:0]
-				for _, t := range BM25Words(b.Body) {
+				for _, t := range Words(b.Body) {
 					if len(m.postings[t]) <= common {
 						query = append(query, t)
 					}

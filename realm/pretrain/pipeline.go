@@ -1,4 +1,4 @@
-package realm
+package pretrain
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/realm-go/realm/data/spans"
 	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // PipelineConfig describes a whole REALM pre-training run: where the BERTs start from, the
@@ -24,7 +26,7 @@ import (
 type PipelineConfig struct {
 	// Model is the REALM configuration (ignored for the BERT parts when BERTDir is set: the
 	// checkpoint's config.json gives them).
-	Model Config
+	Model realm.Config
 	// Dir is the run directory: mlm/, ict/ and realm/ hold each phase's checkpoints, so an
 	// interrupted pipeline resumes where it stopped.
 	Dir string
@@ -48,9 +50,9 @@ type PipelineConfig struct {
 	Pretrained *Pretrained
 	// MLM, ICT and REALM configure the three phases (MLM is skipped when BERTDir is set; ICT
 	// when its Steps is 0).
-	MLM, ICT RunConfig
+	MLM, ICT training.RunConfig
 	REALM    PretrainConfig
-	// ICTOptions configures the ICT phase beyond its RunConfig (hard negatives).
+	// ICTOptions configures the ICT phase beyond its training.RunConfig (hard negatives).
 	ICTOptions ICTOptions
 	// SalientKinds are the span kinds REALM pre-training masks (the zero value: all of them —
 	// entities, dates and quantities; see spans.RuleTagger.Kinds).
@@ -64,11 +66,11 @@ type PipelineConfig struct {
 // Pretrained is a pre-trained REALM to continue from (PipelineConfig.Pretrained, or open-QA
 // fine-tuning).
 type Pretrained struct {
-	// Store holds the retriever (EmbedderScope) and the knowledge-augmented encoder
-	// (EncoderScope) or the reader (ReaderScope).
+	// Store holds the retriever (realm.EmbedderScope) and the knowledge-augmented encoder
+	// (realm.EncoderScope) or the reader (openqa.ReaderScope).
 	Store *model.Store
 	// Config has the shapes of the towers, d, k and the retriever's pooling.
-	Config Config
+	Config realm.Config
 	// TokenizerDir is the directory of the tokenizer (vocab.txt or tokenizer.json).
 	TokenizerDir string
 	// HasEncoder and HasReader report which of the encoder and the reader Store holds.
@@ -77,12 +79,12 @@ type Pretrained struct {
 
 // PipelineResult is everything a caller (CLI, notebook) may want to look at after a run.
 type PipelineResult struct {
-	Config      Config
-	Corpus      *Corpus
+	Config      realm.Config
+	Corpus      *realm.Corpus
 	Store       *model.Store
 	Pretrainer  *Pretrainer
-	MLM, ICT    *History
-	ICTSnapshot Snapshot // the retriever after the warm start, for the ICT-only baseline.
+	MLM, ICT    *training.History
+	ICTSnapshot realm.Snapshot // the retriever after the warm start, for the ICT-only baseline.
 	// CorpusTime is the time to tokenise and pack the corpus.
 	CorpusTime time.Duration
 }
@@ -109,7 +111,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 			return corpus.Head(corpus.WithTitles(all(), pc.Titles), pc.MaxDocs)
 		}
 	}
-	res := &PipelineResult{Config: pc.Model, Store: model.NewStore(), MLM: &History{}, ICT: &History{}}
+	res := &PipelineResult{Config: pc.Model, Store: model.NewStore(), MLM: &training.History{}, ICT: &training.History{}}
 	res.Store.SetParam(initializer.ParamInitialSeed, pc.Seed)
 
 	tok, err := tokenize.Default()
@@ -134,7 +136,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 		if tok, err = tokenize.FromDir(pc.BERTDir); err != nil {
 			return nil, fmt.Errorf("realm: tokenizer of %s: %w", pc.BERTDir, err)
 		}
-		lr, err := bert.Load(pc.BERTDir, res.Store.RootScope().At(EncoderScope), bert.AllowMissingMLMHead(), bert.IgnoreKnownExtras())
+		lr, err := bert.Load(pc.BERTDir, res.Store.RootScope().At(realm.EncoderScope), bert.AllowMissingMLMHead(), bert.IgnoreKnownExtras())
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +153,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 		return nil, fmt.Errorf("realm: the model's vocabulary has %d entries, the tokenizer %d", res.Config.Encoder.VocabSize, tok.VocabSize())
 	}
 	t0 := time.Now()
-	c, stats, err := BuildCorpus(tok, docs(), res.Config.DocLen)
+	c, stats, err := realm.BuildCorpus(tok, docs(), res.Config.DocLen)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +207,7 @@ func RunPipeline(ctx context.Context, backend compute.Backend, pc PipelineConfig
 			return nil, err
 		}
 	}
-	if res.ICTSnapshot, err = TakeSnapshot(res.Store); err != nil {
+	if res.ICTSnapshot, err = realm.TakeSnapshot(res.Store); err != nil {
 		return nil, err
 	}
 	run := pc.REALM

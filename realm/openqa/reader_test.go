@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"math"
@@ -11,18 +11,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/realm-go/realm/data/qa"
-	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/internal/realmtest"
 	"github.com/realm-go/realm/layers/backend"
+	"github.com/realm-go/realm/realm"
 )
-
-func qaTokenizer(t *testing.T) *tokenize.Tokenizer {
-	t.Helper()
-	tok, err := tokenize.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
 
 // spanTexts returns the texts of spans of bt.
 func qaSpanTexts(bt *BlockText, spans [][2]int) []string {
@@ -34,7 +26,7 @@ func qaSpanTexts(bt *BlockText, spans [][2]int) []string {
 }
 
 func TestMatchSpans(t *testing.T) {
-	tok := qaTokenizer(t)
+	tok := realmtest.Tokenizer(t)
 	body := "Oranjestad is the capital; the Oranjestads are not. Ceru Jamanota rises in the U.S. Virgin Islands."
 	bt := NewBlockText(tok, body)
 	// Oranjestad is split by WordPiece (or ##an ##je ##stad): the answer must match the whole word.
@@ -109,7 +101,7 @@ func TestMatchSpans(t *testing.T) {
 // wordpieces (as given or normalised), without the punctuation that SQuAD normalisation would
 // also accept, against a brute force over the reader's candidate spans.
 func TestAnswerSpans(t *testing.T) {
-	tok := qaTokenizer(t)
+	tok := realmtest.Tokenizer(t)
 	body := "Capital: Baku (Baki); the Bahamas, not Bakunin. Oranjestad lies west of the U.S. Virgin Islands; Baku."
 	bt := NewBlockText(tok, body)
 	for _, tc := range []struct {
@@ -162,7 +154,7 @@ func TestAnswerSpans(t *testing.T) {
 // TestTrimSpan checks that an answer span loses the punctuation words at its ends, and only
 // those, and stays an exact match.
 func TestTrimSpan(t *testing.T) {
-	tok := qaTokenizer(t)
+	tok := realmtest.Tokenizer(t)
 	bt := NewBlockText(tok, "Capital: Baku (Baki); U.S. Virgin Islands.")
 	find := func(text string) [2]int {
 		for _, c := range bt.CandidateSpans(len(bt.Pieces), len(bt.Pieces), true) {
@@ -188,7 +180,7 @@ func TestTrimSpan(t *testing.T) {
 }
 
 func TestCandidateSpans(t *testing.T) {
-	tok := qaTokenizer(t)
+	tok := realmtest.Tokenizer(t)
 	bt := NewBlockText(tok, "Oranjestad, capital of Aruba, lies on the southern coast.")
 	const width = 4
 	spans := bt.CandidateSpans(width, len(bt.Pieces), true)
@@ -222,8 +214,8 @@ func TestCandidateSpans(t *testing.T) {
 
 // TestReaderFeatures checks the joined input and that span positions point at the body pieces.
 func TestReaderFeatures(t *testing.T) {
-	tok := qaTokenizer(t)
-	sp := special(tok)
+	tok := realmtest.Tokenizer(t)
+	sp := realm.SpecialTokens(tok)
 	bt := NewBlockText(tok, "The capital of Aruba is Oranjestad.")
 	x := questionPieces(tok, "What is the capital of Aruba?", 8)
 	const R, NS = 24, 60
@@ -463,7 +455,7 @@ func TestSpanHead(t *testing.T) {
 // spans among them; and ORQA's gold spans, every occurrence of an answer's pieces, inside words
 // too.
 func TestWordpieceSpans(t *testing.T) {
-	tok := qaTokenizer(t)
+	tok := realmtest.Tokenizer(t)
 	bt := NewBlockText(tok, "Oranjestad, capital of Aruba, lies on the southern coast; Kabul is not here.")
 	const width = 4
 	n := len(bt.Pieces)

@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/realm-go/realm/layers/bert"
+	"github.com/realm-go/realm/realm"
 )
 
 // This file is the reader of open-domain QA fine-tuning (REALM §3.5, which follows ORQA, Lee et
@@ -47,7 +48,7 @@ import (
 //	block_emb [13353718, 128]                     the fixed document embeddings: mips.NewExact(block_emb, ids 0…N−1, 128)
 //
 // plus the block texts (the RealmRetriever's block_records.npy, one string per block, which
-// become a Corpus with empty titles) and the tokenizer's vocab.txt (tokenize.FromVocabTxt,
+// become a realm.Corpus with empty titles) and the tokenizer's vocab.txt (tokenize.FromVocabTxt,
 // lower-cased). bert.HFNames gives the BERT half of the table; dense_intermediate's output
 // columns are [start projection (256) | end projection (256)] in both layouts.
 
@@ -80,7 +81,7 @@ type ReaderConfig struct {
 	ExactGold bool `json:"exact_gold,omitempty"`
 	// SeqLen is the reader's sequence length: [CLS] question [SEP] body [SEP] packed into SeqLen
 	// positions, the body cut to fit (ORQA's and Hugging Face's reader_seq_len, 288 and 320
-	// there). 0 takes Config.ReaderLen, QueryLen + DocLen, which never cuts a body; questions
+	// there). 0 takes realm.Config.ReaderLen, QueryLen + DocLen, which never cuts a body; questions
 	// are usually far shorter than QueryLen (the Factbook's: 8 wordpieces at the median, 30 at
 	// most), so a shorter SeqLen saves the reader's compute on padding.
 	SeqLen int `json:"reader_seq_len,omitempty"`
@@ -110,7 +111,7 @@ func (rc ReaderConfig) WholeWords() bool { return rc.Spans != SpansWordpiece }
 
 // Len is the reader's sequence length under model configuration cfg (SeqLen, or cfg.ReaderLen
 // when SeqLen is 0).
-func (rc ReaderConfig) Len(cfg Config) int {
+func (rc ReaderConfig) Len(cfg realm.Config) int {
 	if rc.SeqLen > 0 {
 		return rc.SeqLen
 	}
@@ -146,16 +147,12 @@ func (rc ReaderConfig) Validate() error {
 	return nil
 }
 
-// ReaderLen is the reader's sequence length R: [CLS] question [SEP] body [SEP] in QueryLen +
-// DocLen wordpieces (the encoder's joint length, which Config.Validate fits into its positions).
-func (c Config) ReaderLen() int { return c.QueryLen + c.DocLen }
-
 // InitReaderFromEncoder copies the pre-trained knowledge-augmented encoder's BERT (not its MLM
 // head) into the reader scope, as REALM initialises its QA reader (§3.5). The span head is
 // created fresh by the first graph that uses it.
 func InitReaderFromEncoder(store *model.Store) error {
 	skipHead := func(rel string) bool { return strings.HasPrefix(rel, "/mlm") }
-	if _, err := CopyVariables(store, "/"+EncoderScope, "/"+ReaderScope, skipHead); err != nil {
+	if _, err := realm.CopyVariables(store, "/"+realm.EncoderScope, "/"+ReaderScope, skipHead); err != nil {
 		return fmt.Errorf("realm: initialising the reader from the encoder: %w", err)
 	}
 	return nil
@@ -201,9 +198,9 @@ const readerMaskedOut = -1e9
 // any(correct) — and that any(correct) as float32 [...].
 func MarginalLogLoss(logits, candidates, correct *Node) (loss, anyCorrect *Node) {
 	off := FillScalar(logits.Graph(), logits.Shape(), readerMaskedOut)
-	den := LogSumExp(Where(candidates, logits, off), -1)
+	den := realm.LogSumExp(Where(candidates, logits, off), -1)
 	gold := LogicalAnd(correct, candidates)
-	num := LogSumExp(Where(gold, logits, off), -1)
+	num := realm.LogSumExp(Where(gold, logits, off), -1)
 	anyCorrect = ConvertDType(ReduceMax(ConvertDType(gold, dtypes.Float32), -1), logits.DType())
 	return Mul(Sub(den, num), anyCorrect), anyCorrect
 }

@@ -1,4 +1,4 @@
-package realm_test
+package openqa_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"github.com/realm-go/realm/data/tokenize"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/bm25"
+	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/training"
 )
 
 // ExampleBuildQA shows the open-QA flow of the CLI and the notebooks: a pre-trained store (here
@@ -24,13 +27,13 @@ func ExampleBuildQA() {
 	cfg := realm.DefaultConfig()
 	c, _, _ := realm.BuildCorpus(tok, corpus.Factbook(), cfg.DocLen)
 	store := model.NewStore()
-	if _, ok, err := (realm.Checkpoints{Dir: "runs/realm"}).Restore(store); err != nil || !ok {
+	if _, ok, err := (training.Checkpoints{Dir: "runs/realm"}).Restore(store); err != nil || !ok {
 		fmt.Println("no pre-trained model:", err)
 		return
 	}
-	// realm.RetrieverICT for the ORQA baseline (a store pre-trained with ICT only), or
-	// realm.RetrieverBM25 for BM25 + the same reader.
-	q, err := realm.BuildQA(ctx, be, store, cfg, realm.DefaultReaderConfig(), c, realm.RetrieverREALM, realm.DefaultBM25Params())
+	// openqa.RetrieverICT for the ORQA baseline (a store pre-trained with ICT only), or
+	// openqa.RetrieverBM25 for BM25 + the same reader.
+	q, err := openqa.BuildQA(ctx, be, store, cfg, openqa.DefaultReaderConfig(), c, openqa.RetrieverREALM, bm25.DefaultParams())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -42,13 +45,13 @@ func ExampleBuildQA() {
 	for ex := range qa.Factbook("test") {
 		test = append(test, ex)
 	}
-	run := realm.RunConfig{Dir: "runs/qa-realm", Steps: 2000, BatchSize: 8, LR: 1e-5, Seed: 1, CheckpointEvery: 500}
-	if err := q.FineTune(ctx, train, run, &realm.History{}); err != nil {
+	run := training.RunConfig{Dir: "runs/qa-realm", Steps: 2000, BatchSize: 8, LR: 1e-5, Seed: 1, CheckpointEvery: 500}
+	if err := q.FineTune(ctx, train, run, &training.History{}); err != nil {
 		fmt.Println(err)
 		return
 	}
 	a, _ := q.Answer(ctx, "What is the capital of Aruba?")
 	fmt.Printf("%s (p=%.2f, block %d %q)\n", a.Text, a.Prob, a.BlockID, a.Title)
-	ev, _ := q.Evaluate(ctx, test, realm.QAEvalOptions{})
+	ev, _ := q.Evaluate(ctx, test, openqa.QAEvalOptions{})
 	_ = ev.WriteTable(os.Stdout)
 }

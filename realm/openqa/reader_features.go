@@ -1,4 +1,4 @@
-package realm
+package openqa
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/realm"
 )
 
 // BlockText is a block body as the reader sees it: its wordpieces with byte offsets into the
@@ -272,12 +273,12 @@ func MaxSpans(n, width int) int {
 
 // blockTexts caches the BlockText of each block of a corpus (built on first use).
 type blockTexts struct {
-	c  *Corpus
+	c  *realm.Corpus
 	mu sync.Mutex
 	m  map[int64]*BlockText
 }
 
-func newBlockTexts(c *Corpus) *blockTexts { return &blockTexts{c: c, m: map[int64]*BlockText{}} }
+func newBlockTexts(c *realm.Corpus) *blockTexts { return &blockTexts{c: c, m: map[int64]*BlockText{}} }
 
 func (t *blockTexts) get(id int64) (*BlockText, error) {
 	t.mu.Lock()
@@ -330,20 +331,20 @@ func newReaderBatch(B, K, R, NS int, wholeWords bool) *readerBatch {
 // and which of them are gold:
 // the spans matching answers (MatchSpans) or, when pieces is not nil, the occurrences of those
 // wordpiece sequences (AnswerSpans). It reports whether the block has a gold span.
-func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer, pieces [][]int32) (bool, error) {
+func (rb *readerBatch) set(b, k int, sp realm.Special, question []int32, id int64, bt *BlockText, maxWidth, maxBody int, answers []normAnswer, pieces [][]int32) (bool, error) {
 	i := b*rb.K + k
 	R, NS := rb.R, rb.NS
-	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
-	w.put(sp.CLS, 0)
-	w.putAll(question, 0)
-	w.put(sp.SEP, 0)
-	start := w.n
+	w := realm.SeqWriter{IDs: rb.IDs[i*R : (i+1)*R], Types: rb.Types[i*R : (i+1)*R], Mask: rb.Mask[i*R : (i+1)*R]}
+	w.Put(sp.CLS, 0)
+	w.PutAll(question, 0)
+	w.Put(sp.SEP, 0)
+	start := w.N
 	limit := min(len(bt.Pieces), R-1-start, maxBody)
 	for _, p := range bt.Pieces[:limit] {
-		w.put(p.ID, 1)
+		w.Put(p.ID, 1)
 	}
-	w.put(sp.SEP, 1)
-	w.pad(sp.PAD)
+	w.Put(sp.SEP, 1)
+	w.Pad(sp.PAD)
 	spans := bt.CandidateSpans(maxWidth, limit, rb.wholeWords)
 	if len(spans) > NS {
 		return false, fmt.Errorf("realm reader: block %d has %d candidate spans, more than the %d slots", id, len(spans), NS)
@@ -375,13 +376,13 @@ func (rb *readerBatch) set(b, k int, sp Special, question []int32, id int64, bt 
 }
 
 // clear makes block k of question b an empty padding block with no candidate span.
-func (rb *readerBatch) clear(b, k int, sp Special) {
+func (rb *readerBatch) clear(b, k int, sp realm.Special) {
 	i := b*rb.K + k
 	R, NS := rb.R, rb.NS
-	w := seqWriter{ids: rb.IDs[i*R : (i+1)*R], types: rb.Types[i*R : (i+1)*R], mask: rb.Mask[i*R : (i+1)*R]}
-	w.put(sp.CLS, 0)
-	w.put(sp.SEP, 0)
-	w.pad(sp.PAD)
+	w := realm.SeqWriter{IDs: rb.IDs[i*R : (i+1)*R], Types: rb.Types[i*R : (i+1)*R], Mask: rb.Mask[i*R : (i+1)*R]}
+	w.Put(sp.CLS, 0)
+	w.Put(sp.SEP, 0)
+	w.Pad(sp.PAD)
 	for s := range NS {
 		o := i*NS + s
 		rb.Starts[o], rb.Ends[o], rb.SpanMask[o], rb.Gold[o] = 0, 0, false, false

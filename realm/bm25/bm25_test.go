@@ -1,53 +1,29 @@
-package realm
+package bm25
 
 import (
 	"context"
-	"iter"
 	"math"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/realm-go/realm/data/blocks"
-	"github.com/realm-go/realm/data/examples"
+	"github.com/realm-go/realm/internal/realmtest"
 )
-
-// corpusOf makes a Corpus of blocks with the given titles and bodies.
-func bm25Corpus(t *testing.T, titles, bodies []string) *Corpus {
-	t.Helper()
-	tok := qaTokenizer(t)
-	var seq iter.Seq2[blocks.Block, error] = func(yield func(blocks.Block, error) bool) {
-		for i := range bodies {
-			var ids []int32
-			for _, p := range tok.Tokenize(bodies[i]) {
-				ids = append(ids, p.ID)
-			}
-			if !yield(blocks.Block{ID: int64(i), DocID: titles[i], Title: titles[i], Body: bodies[i], TokenIDs: ids}, nil) {
-				return
-			}
-		}
-	}
-	c, err := NewCorpus(tok, seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // TestBM25HandComputed checks BM25 scores on a 3-block corpus against the formula evaluated by
 // hand from the word counts.
 func TestBM25HandComputed(t *testing.T) {
-	c := bm25Corpus(t, []string{"Cats", "Dogs", "Birds"}, []string{
+	c := realmtest.Corpus(t, []string{"Cats", "Dogs", "Birds"}, []string{
 		"The cat sat on the mat.",              // cats the cat sat on the mat: 7 words
 		"The dog chased the cat; the cat ran.", // dogs the dog chased the cat the cat ran: 9 words
 		"Birds fly, a bird sang.",              // birds birds fly a bird sang: 6 words
 	})
-	m, err := NewBM25(c, BM25Params{K1: 1.2, B: 0.75})
+	m, err := New(c, Params{K1: 1.2, B: 0.75})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := BM25Words("Kabul's U.S. Ça"); !slices.Equal(got, []string{"kabul", "s", "u", "s", "ça"}) {
+	if got := Words("Kabul's U.S. Ça"); !slices.Equal(got, []string{"kabul", "s", "u", "s", "ça"}) {
 		t.Errorf("BM25Words = %q", got)
 	}
 	avgdl := 22.0 / 3
@@ -70,11 +46,11 @@ func TestBM25HandComputed(t *testing.T) {
 		t.Errorf("score of a repeated word %v, want %v", got, w)
 	}
 	res := m.Search("cat birds", 3)
-	order := []int64{res[0].ID, res[1].ID, res[2].ID}
+	Order := []int64{res[0].ID, res[1].ID, res[2].ID}
 	wantOrder := []int64{0, 1, 2}
 	slices.SortFunc(wantOrder, func(a, b int64) int { return bm25CmpDesc(want[a], want[b]) })
-	if !slices.Equal(order, wantOrder) {
-		t.Errorf("ranking %v, want %v (scores %v)", order, wantOrder, want)
+	if !slices.Equal(Order, wantOrder) {
+		t.Errorf("ranking %v, want %v (scores %v)", Order, wantOrder, want)
 	}
 	for i, r := range res {
 		if math.Abs(float64(r.Score)-want[r.ID]) > 1e-5 {
@@ -90,7 +66,7 @@ func TestBM25HandComputed(t *testing.T) {
 	if err != nil || got[0][0].ID != 1 || got[1][0].ID != 0 {
 		t.Errorf("Retrieve = %v, %v", got, err)
 	}
-	if _, err := NewBM25(c, BM25Params{K1: 1, B: 2}); err == nil {
+	if _, err := New(c, Params{K1: 1, B: 2}); err == nil {
 		t.Error("b = 2 accepted")
 	}
 }
@@ -105,61 +81,11 @@ func bm25CmpDesc(a, b float64) int {
 	return 0
 }
 
-// TestRetrieveBM25SameTitle checks the lexical same-title reference (RetrieveBM25 scored by
-// SameTitleRecall) on a constructed corpus: a sentence whose visible word occurs only in
-// another block of its title is a hit, one whose only same-title clue is masked is not, and the
-// source block never counts.
-func TestRetrieveBM25SameTitle(t *testing.T) {
-	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria", "Carpania", "Carpania"}, []string{
-		"River Zorn flows north.", "Zorn fish are caught in spring.",
-		"The capital is Szohod.", "Szohod hosts a palace.",
-		"Lake Vel freezes.", "Vel is deep.",
-	})
-	tok := c.Tok
-	cfg := DefaultConfig()
-	cfg.TopK = 2 // one block besides the source.
-	p := &Pretrainer{Cfg: cfg, Corpus: c}
-	sentence := func(block int64, text string, masked string) examples.Pretrain {
-		ids := []int32{tok.CLS()}
-		at := strings.Index(strings.ToLower(text), masked) // the masked word's bytes (ASCII text).
-		for _, w := range tok.Tokenize(text) {
-			if w.Start >= at && w.End <= at+len(masked) {
-				ids = append(ids, tok.MASK())
-			} else {
-				ids = append(ids, w.ID)
-			}
-		}
-		return examples.Pretrain{BlockID: block, InputIDs: append(ids, tok.SEP())}
-	}
-	hit := sentence(0, "River Zorn flows north.", "north")  // "zorn" only in block 1 besides the source.
-	miss := sentence(2, "The capital is Szohod.", "szohod") // the clue is masked: the visible words lead to another title.
-	self := sentence(5, "Vel is deep.", "deep")             // "vel" is also in its own block 5, which must not count.
-	for _, tc := range []struct {
-		exs  []examples.Pretrain
-		want float64
-	}{{[]examples.Pretrain{hit}, 1}, {[]examples.Pretrain{miss}, 0}, {[]examples.Pretrain{self}, 1}, {[]examples.Pretrain{hit, miss}, 0.5}} {
-		retrieved, err := p.RetrieveBM25(tc.exs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := p.SameTitleRecall(tc.exs, retrieved)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := r.Value; got != tc.want {
-			t.Errorf("recall over %d sentences = %v, want %v", len(tc.exs), got, tc.want)
-		}
-	}
-	if _, err := p.SameTitleRecall(nil, nil); err == nil {
-		t.Error("no error without sentences")
-	}
-}
-
 // TestHardNegativeNeighbours checks the look-alikes on a constructed corpus (the nearest block of
 // another title, never one of the same title) and on the Factbook, where a block's look-alike
 // must mostly be the same section of another country: the negatives ICT lacks at random.
 func TestHardNegativeNeighbours(t *testing.T) {
-	c := bm25Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria"}, []string{
+	c := realmtest.Corpus(t, []string{"Aland", "Aland", "Borduria", "Borduria"}, []string{
 		"Climate of Aland: cold winters, wet summers.", "Exports of Aland: timber, fish, tin.",
 		"Exports of Borduria: fish, tin, copper.", "Climate of Borduria: dry winters, wet summers.",
 	})
@@ -171,7 +97,7 @@ func TestHardNegativeNeighbours(t *testing.T) {
 		t.Errorf("look-alikes %v, want %v (same field, other title)", got, want)
 	}
 
-	_, fb := smallFactbook(t, 40) // four countries, ten sections each.
+	_, fb := realmtest.SmallFactbook(t, 40) // four countries, ten sections each.
 	nb, err := HardNegativeNeighbours(fb, 3)
 	if err != nil {
 		t.Fatal(err)
