@@ -5,7 +5,9 @@
 # Usage: scripts/run-notebooks.sh [--fast] [-p NAME VALUE]... [notebook.ipynb...]
 #   (no notebooks named: every notebooks/*.ipynb, in name order)
 #
-#   full mode (default): each notebook is executed with fast=false and, only if every cell
+#   full mode (default): refused unless the tree is committed (only notebooks/*.ipynb may differ
+#       from HEAD, so that the provenance cells name the exact commit of the outputs); each
+#       notebook is executed with fast=false and, only if every cell
 #       succeeded, written back in place with its outputs (so committed notebooks hold real
 #       outputs). A failed run leaves the committed file untouched and keeps the partly
 #       executed copy in out/notebooks/ for inspection.
@@ -51,6 +53,17 @@ if ((${#notebooks[@]} == 0)); then
   mapfile -t notebooks < <(find notebooks -maxdepth 1 -name '*.ipynb' | sort)
 fi
 ((${#notebooks[@]})) || { echo "run-notebooks: no notebooks" >&2; exit 1; }
+
+# A full run writes outputs that the notebooks' provenance cells attribute to HEAD: refuse it when
+# anything but the notebooks themselves differs from HEAD, so that the commit named is exact.
+if [[ "$fast" != true ]]; then
+  dirty="$(git status --porcelain --untracked-files=no | grep -v '^.. notebooks/[^/]*\.ipynb$' || true)"
+  if [[ -n "$dirty" ]]; then
+    echo "run-notebooks: a full run needs a committed tree (only notebooks/*.ipynb may differ from HEAD); commit or stash:" >&2
+    echo "$dirty" >&2
+    exit 1
+  fi
+fi
 
 if [[ "$fast" == true ]]; then
   export REALM_FAST=1
