@@ -92,11 +92,7 @@ func realmBatch(cfg realm.Config, B int, seed uint64) []any {
 		d.Targets[i] = lo + rng.Int32N(V-lo)
 		d.TargetMask[i] = true
 	}
-	var args []any
-	for _, t := range d.Tensors() {
-		args = append(args, t)
-	}
-	return args
+	return d.Args()
 }
 
 // BERTStepConfig is a BERT masked-LM training step workload.

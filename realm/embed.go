@@ -85,7 +85,7 @@ type Retriever struct {
 
 // NewRetriever returns a Retriever over store (nil: a private store to be filled by Load)
 // embedding documents batch at a time.
-func NewRetriever(backend compute.Backend, cfg Config, store *model.Store, batch int) (*Retriever, error) {
+func NewRetriever(backend compute.Backend, store *model.Store, cfg Config, batch int) (*Retriever, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("realm: retriever batch %d", batch)
 	}

@@ -90,6 +90,9 @@ type BatchData struct {
 	Positions, Targets   []int32
 	TargetMask           []bool
 	CandidateIDs         []int64 // [B, K] block ids of the candidates, -1 for ∅.
+	// RetrieverGate is Batch.RetrieverGate's value: 1 (NewBatchData's) is REALM's update, 0
+	// freezes the retriever for the step.
+	RetrieverGate float32
 }
 
 // NewBatchData allocates a batch of b examples for cfg.
@@ -102,7 +105,7 @@ func (c Config) NewBatchData(b int) *BatchData {
 		DocIDs: make([]int32, b*K*D), DocTypes: make([]int32, b*K*D), DocMask: make([]bool, b*K*D),
 		JointIDs: make([]int32, b*K*J), JointTypes: make([]int32, b*K*J), JointMask: make([]bool, b*K*J),
 		Positions: make([]int32, b*M), Targets: make([]int32, b*M), TargetMask: make([]bool, b*M),
-		CandidateIDs: make([]int64, b*K),
+		CandidateIDs: make([]int64, b*K), RetrieverGate: 1,
 	}
 }
 
@@ -171,7 +174,10 @@ func (d *BatchData) Set(i int, sp Special, q Query, docs []Doc) error {
 	return nil
 }
 
-// Tensors returns the batch as tensors in the order of the fields of Batch.
+// Tensors returns the batch as the inputs of a graph, in the order of the fields of Batch;
+// BatchFromNodes names them again inside the graph. A graph function over a batch is
+// therefore func(scope, in []*Node) { b := BatchFromNodes(in); … b.QueryIDs … }, and never
+// indexes in itself.
 func (d *BatchData) Tensors() []*tensors.Tensor {
 	B, K, Q, D, M := d.B, d.K, d.QueryLen, d.DocLen, d.MaxMasks
 	J := Q + D
@@ -188,16 +194,35 @@ func (d *BatchData) Tensors() []*tensors.Tensor {
 		tensors.FromFlatDataAndDimensions(d.Positions, B, M),
 		tensors.FromFlatDataAndDimensions(d.Targets, B, M),
 		tensors.FromFlatDataAndDimensions(d.TargetMask, B, M),
+		tensors.FromScalar(d.RetrieverGate),
 	}
 }
 
-// BatchFromNodes wraps the graph inputs given in the order of Tensors.
+// Args returns Tensors as the arguments of a model.Exec call.
+func (d *BatchData) Args() []any {
+	ts := d.Tensors()
+	args := make([]any, len(ts))
+	for i, t := range ts {
+		args[i] = t
+	}
+	return args
+}
+
+// batchInputs is the number of graph inputs of a batch (BatchData.Tensors).
+const batchInputs = 13
+
+// BatchFromNodes names the graph inputs given in the order of BatchData.Tensors; it panics
+// (graph builders do) when their number is not that of a batch.
 func BatchFromNodes(n []*Node) Batch {
+	if len(n) != batchInputs {
+		panic(fmt.Sprintf("realm: a batch has %d graph inputs, got %d", batchInputs, len(n)))
+	}
 	return Batch{
 		QueryIDs: n[0], QueryTypes: n[1], QueryMask: n[2],
 		DocIDs: n[3], DocTypes: n[4], DocMask: n[5],
 		JointIDs: n[6], JointTypes: n[7], JointMask: n[8],
 		Positions: n[9], Targets: n[10], TargetMask: n[11],
+		RetrieverGate: n[12],
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -139,14 +138,10 @@ func forwardGradients(t *testing.T, gate float32) (loss, encoderGrad float32) {
 	store := model.NewStore()
 	store.SetParam(initializer.ParamInitialSeed, int64(7)) // the same initial values for every gate.
 	d := tinyBatch(t, cfg, 3, 1)
-	args := make([]any, 0, 12)
-	for _, x := range d.Tensors() {
-		args = append(args, x)
-	}
+	d.RetrieverGate = gate
+	args := d.Args()
 	outs := model.MustCallOnceN(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {
-		b := BatchFromNodes(in)
-		b.RetrieverGate = Scalar(in[0].Graph(), dtypes.Float32, gate)
-		o := cfg.Forward(scope, b)
+		o := cfg.Forward(scope, BatchFromNodes(in))
 		g := o.Loss.Graph()
 		var retrieverVars, encoderVars []*Node
 		for v := range scope.IterVariables() {
@@ -222,11 +217,7 @@ func TestTrainingLearnsToRetrieve(t *testing.T) {
 	const window = 50
 	for step := range steps {
 		d := tinyBatch(t, cfg, 8, uint64(step))
-		args := make([]any, 0, 12)
-		for _, x := range d.Tensors() {
-			args = append(args, x)
-		}
-		out := exec.MustCall(args...)
+		out := exec.MustCall(d.Args()...)
 		l := float64(out[0].Value().(float32))
 		pz := out[1].Value().([][]float32)
 		switch {
@@ -257,10 +248,7 @@ func TestForwardWithMetricsMatchesForward(t *testing.T) {
 	cfg.Retriever.VocabSize, cfg.Encoder.VocabSize = 30000, 30000 // B·K·M·V = 2.16M logits: two chains.
 	const B = 6
 	d := tinyBatch(t, cfg, B, 3)
-	args := make([]any, 0, 12)
-	for _, x := range d.Tensors() {
-		args = append(args, x)
-	}
+	args := d.Args()
 	store := model.NewStore()
 	run := func(metrics bool) [][]float32 {
 		outs := model.MustCallOnceN(backend.MustNew(), store, func(scope *model.Scope, in []*Node) []*Node {

@@ -53,7 +53,7 @@ func runIndex(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := realm.NewRetriever(be, ri.Config, nil, 64)
+	r, err := realm.NewRetriever(be, nil, ri.Config, 64)
 	if err != nil {
 		return err
 	}

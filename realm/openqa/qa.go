@@ -74,7 +74,7 @@ const qaQueryBatch = 8
 // NewDenseRetriever embeds every block of c with the document tower of store (as it is now) and
 // indexes the embeddings; queries use store's query tower, live.
 func NewDenseRetriever(ctx context.Context, backend compute.Backend, store *model.Store, cfg realm.Config, c *realm.Corpus, label string) (*DenseRetriever, error) {
-	r, err := realm.NewRetriever(backend, cfg, store, 64)
+	r, err := realm.NewRetriever(backend, store, cfg, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func NewDenseRetrieverFromVectors(backend compute.Backend, store *model.Store, c
 	if len(vecs) != c.Len()*cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: %d embedding values for %d blocks of dimension %d", len(vecs), c.Len(), cfg.ProjectionDim)
 	}
-	r, err := realm.NewRetriever(backend, cfg, store, 64)
+	r, err := realm.NewRetriever(backend, store, cfg, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func NewDenseRetrieverFromIndex(backend compute.Backend, store *model.Store, cfg
 	if idx.Len() != c.Len() || idx.Dim() != cfg.ProjectionDim {
 		return nil, fmt.Errorf("realm qa: an index of %d×%d for %d blocks of dimension %d", idx.Len(), idx.Dim(), c.Len(), cfg.ProjectionDim)
 	}
-	r, err := realm.NewRetriever(backend, cfg, store, 64)
+	r, err := realm.NewRetriever(backend, store, cfg, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func NewQA(backend compute.Backend, store *model.Store, cfg realm.Config, rc Rea
 	q.ns = MaxSpans(q.maxBody, rc.MaxSpanWidth)
 	var err error
 	q.exec, err = model.NewExec(backend, store, func(scope *model.Scope, in []*Node) *Node {
-		return q.readerLogits(scope, in, nil)
+		return q.readerLogits(scope, readerInputsFromNodes(in), nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realm qa: reader: %w", err)
@@ -317,25 +317,25 @@ func (q *QA) Text(id int64) (*BlockText, error) { return q.texts.get(id) }
 // SpanSlots is the number of candidate-span slots per block of the reader's fixed shapes.
 func (q *QA) SpanSlots() int { return q.ns }
 
-// readerLogits builds the reader over inputs in (the 8 tensors of readerBatch.tensors) and
-// returns the logits f(x,z) + g(s) of every candidate span [B, K, NS], masked spans at a large
-// negative value. retrieval, when not nil, replaces the prior input as f(x,z) [B, K].
-func (q *QA) readerLogits(scope *model.Scope, in []*Node, retrieval *Node) *Node {
+// readerLogits builds the reader over its inputs and returns the logits f(x,z) + g(s) of every
+// candidate span [B, K, NS], masked spans at a large negative value. retrieval, when not nil,
+// replaces the prior input as f(x,z) [B, K].
+func (q *QA) readerLogits(scope *model.Scope, in readerInputs, retrieval *Node) *Node {
 	scores := q.spanScores(scope, in)
 	if retrieval == nil {
-		retrieval = in[7]
+		retrieval = in.Prior
 	}
-	_, _, logits := ReaderLogLikelihood(scores, retrieval, in[5], in[6])
+	_, _, logits := ReaderLogLikelihood(scores, retrieval, in.SpanMask, in.Gold)
 	return logits
 }
 
 // spanScores runs the reader's BERT and span head: g(s) [B, K, NS].
-func (q *QA) spanScores(scope *model.Scope, in []*Node) *Node {
-	B, K, R := in[0].Shape().Dim(0), in[0].Shape().Dim(1), in[0].Shape().Dim(2)
-	NS := in[3].Shape().Dim(2)
+func (q *QA) spanScores(scope *model.Scope, in readerInputs) *Node {
+	B, K, R := in.IDs.Shape().Dim(0), in.IDs.Shape().Dim(1), in.IDs.Shape().Dim(2)
+	NS := in.Starts.Shape().Dim(2)
 	s := SpanScores(scope.At(ReaderScope), q.Cfg.Encoder, q.Reader,
-		Reshape(in[0], B*K, R), Reshape(in[1], B*K, R), Reshape(in[2], B*K, R),
-		Reshape(in[3], B*K, NS), Reshape(in[4], B*K, NS))
+		Reshape(in.IDs, B*K, R), Reshape(in.Types, B*K, R), Reshape(in.Mask, B*K, R),
+		Reshape(in.Starts, B*K, NS), Reshape(in.Ends, B*K, NS))
 	return Reshape(s, B, K, NS)
 }
 

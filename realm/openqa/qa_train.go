@@ -78,25 +78,26 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run training.R
 	p := &training.Phase{Task: "qa", Run: run, Backend: q.Backend, Store: q.Store, History: h,
 		Config:      QATrainState{Config: q.Cfg, Reader: q.Reader, Retriever: q.Retriever.Name()},
 		MetricNames: []string{"reader_loss", "retriever_loss", "reader_oracle", "retriever_oracle", "span_em"},
-		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
-			B := in[0].Shape().Dim(0)
-			g := in[0].Graph()
+		ModelFn: func(scope *model.Scope, nodes []*Node) []*Node {
+			in := readerInputsFromNodes(nodes)
+			B := in.IDs.Shape().Dim(0)
+			g := in.IDs.Graph()
 			scores := q.spanScores(scope, in)
-			retrieval := in[7]
+			retrieval := in.Prior
 			retrLoss := Zeros(g, shapes.Make(dtypes.Float32, B))
 			anyPos := retrLoss
 			if isDense {
-				qv := q.Cfg.EmbedQueries(scope, in[8], in[9], in[10]) // Embed_input(x), [B, d]
-				f := realm.Relevance(qv, in[11])                      // f(x,z) over the beam, [B, Kw]
-				retrLoss, anyPos = RetrieverEarlyLoss(f, in[12])
+				qv := q.Cfg.EmbedQueries(scope, in.QueryIDs, in.QueryTypes, in.QueryMask) // Embed_input(x), [B, d]
+				f := realm.Relevance(qv, in.DocVecs)                                      // f(x,z) over the beam, [B, Kw]
+				retrLoss, anyPos = RetrieverEarlyLoss(f, in.Positives)
 				retrieval = SliceAxis(f, 1, AxisRange(0, K))
 			}
-			readLoss, anyGold, logits := ReaderLogLikelihood(scores, retrieval, in[5], in[6])
+			readLoss, anyGold, logits := ReaderLogLikelihood(scores, retrieval, in.SpanMask, in.Gold)
 			train.AddMainLoss(ReduceAllMean(Add(readLoss, retrLoss)))
 			// span_em: the argmax over all spans of all blocks is a correct span.
 			flat := Reshape(logits, B, K*NS)
 			best := InsertAxes(ConvertDType(ArgMax(flat, -1), dtypes.Int32), -1)
-			hit := LogicalAnd(Equal(Iota(g, shapes.Make(dtypes.Int32, B, K*NS), 1), best), Reshape(in[6], B, K*NS))
+			hit := LogicalAnd(Equal(Iota(g, shapes.Make(dtypes.Int32, B, K*NS), 1), best), Reshape(in.Gold, B, K*NS))
 			em := ReduceMax(ConvertDType(hit, dtypes.Float32), -1)
 			return []*Node{ReduceAllMean(readLoss), ReduceAllMean(retrLoss), ReduceAllMean(anyGold), ReduceAllMean(anyPos), StopGradient(ReduceAllMean(em))}
 		},
@@ -152,10 +153,7 @@ func (q *QA) FineTune(ctx context.Context, examples []qa.Example, run training.R
 			cov.add(step+1, batchGold)
 			in := rb.tensors()
 			if isDense {
-				in = append(in,
-					tensors.FromFlatDataAndDimensions(qIDs, B, Q), tensors.FromFlatDataAndDimensions(qTypes, B, Q),
-					tensors.FromFlatDataAndDimensions(qMask, B, Q), tensors.FromFlatDataAndDimensions(vecs, B, Kw, d),
-					tensors.FromFlatDataAndDimensions(pos, B, Kw))
+				in = append(in, retrieverTensors(qIDs, qTypes, qMask, vecs, pos, B, Q, Kw, d)...)
 			}
 			return in, nil
 		},

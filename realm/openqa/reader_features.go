@@ -2,13 +2,14 @@ package openqa
 
 import (
 	"fmt"
-	"golang.org/x/text/unicode/norm"
 	"slices"
 	"strings"
 	"sync"
 	"unicode"
 
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/realm-go/realm/data/qa"
 	"github.com/realm-go/realm/data/tokenize"
@@ -393,6 +394,44 @@ func (rb *readerBatch) clear(b, k int, sp realm.Special) {
 
 // tensors returns ids, types, mask [B,K,R], starts, ends, span mask, gold [B,K,NS] and the
 // prior logits [B,K].
+// readerInputs names the graph inputs of the reader (readerBatch.tensors, in its order), and
+// in fine-tuning with a dense retriever the five that follow (retrieverTensors).
+type readerInputs struct {
+	// IDs, Types, Mask: [CLS] x [SEP] z_body [SEP] of each block read, [B, K, R].
+	IDs, Types, Mask *graph.Node
+	// Starts, Ends, SpanMask: the candidate spans' wordpiece positions and which are real;
+	// Gold: which are correct answers, [B, K, NS].
+	Starts, Ends, SpanMask, Gold *graph.Node
+	// Prior is what the reader adds for the retrieval, f(x,z) or 0, [B, K].
+	Prior *graph.Node
+	// QueryIDs, QueryTypes, QueryMask: [CLS] x [SEP], [B, Q]; DocVecs the fixed embeddings
+	// Embed_doc(z) of the retriever's beam [B, Kw, d]; Positives which of those blocks hold an
+	// answer [B, Kw]. Nil without a dense retriever.
+	QueryIDs, QueryTypes, QueryMask, DocVecs, Positives *graph.Node
+}
+
+// readerInputsFromNodes names in (8 inputs, or 13 with the retriever's); it panics otherwise.
+func readerInputsFromNodes(in []*graph.Node) readerInputs {
+	if len(in) != 8 && len(in) != 13 {
+		panic(fmt.Sprintf("realm qa: the reader has 8 or 13 graph inputs, got %d", len(in)))
+	}
+	r := readerInputs{IDs: in[0], Types: in[1], Mask: in[2], Starts: in[3], Ends: in[4], SpanMask: in[5], Gold: in[6], Prior: in[7]}
+	if len(in) == 13 {
+		r.QueryIDs, r.QueryTypes, r.QueryMask, r.DocVecs, r.Positives = in[8], in[9], in[10], in[11], in[12]
+	}
+	return r
+}
+
+// retrieverTensors are the inputs that follow readerBatch.tensors when fine-tuning trains a
+// dense retriever's query tower (see readerInputs).
+func retrieverTensors(qIDs, qTypes []int32, qMask []bool, vecs []float32, pos []bool, B, Q, Kw, d int) []*tensors.Tensor {
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(qIDs, B, Q), tensors.FromFlatDataAndDimensions(qTypes, B, Q),
+		tensors.FromFlatDataAndDimensions(qMask, B, Q), tensors.FromFlatDataAndDimensions(vecs, B, Kw, d),
+		tensors.FromFlatDataAndDimensions(pos, B, Kw),
+	}
+}
+
 func (rb *readerBatch) tensors() []*tensors.Tensor {
 	B, K, R, NS := rb.B, rb.K, rb.R, rb.NS
 	return []*tensors.Tensor{

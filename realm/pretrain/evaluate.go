@@ -29,7 +29,7 @@ import (
 // retriever with parameters s ranks first besides the source block (it embeds the whole
 // corpus with s, or reuses the embeddings of CorpusEmbeddings).
 func (p *Pretrainer) Retrieve(ctx context.Context, s realm.Snapshot, exs []examples.Pretrain) ([][]int64, error) {
-	r, err := realm.NewRetriever(p.Backend, p.Cfg, nil, p.Run.EmbedBatch)
+	r, err := realm.NewRetriever(p.Backend, nil, p.Cfg, p.Run.EmbedBatch)
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func CorpusEmbeddings(ctx context.Context, backend compute.Backend, cfg realm.Co
 	if vecs, ids, ok := cache.Get(fp); ok {
 		return vecs, ids, nil
 	}
-	r, err := realm.NewRetriever(backend, cfg, nil, batch)
+	r, err := realm.NewRetriever(backend, nil, cfg, batch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,10 +207,10 @@ func NewPretrainer(backend compute.Backend, store *model.Store, cfg realm.Config
 	if len(p.Train) < run.BatchSize {
 		return nil, fmt.Errorf("realm: only %d training sentences, fewer than a batch of %d", len(p.Train), run.BatchSize)
 	}
-	if p.live, err = realm.NewRetriever(backend, cfg, store, run.EmbedBatch); err != nil {
+	if p.live, err = realm.NewRetriever(backend, store, cfg, run.EmbedBatch); err != nil {
 		return nil, err
 	}
-	if p.snap, err = realm.NewRetriever(backend, cfg, nil, run.EmbedBatch); err != nil {
+	if p.snap, err = realm.NewRetriever(backend, nil, cfg, run.EmbedBatch); err != nil {
 		return nil, err
 	}
 	// A fixed sample of held-out (or training) queries measures staleness.
@@ -459,9 +459,7 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 		// p(z|x)·r(z) reaches a candidate only in proportion to its probability).
 		MetricNames: []string{"utility", "p_null", "p_max"},
 		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
-			b := realm.BatchFromNodes(in)
-			b.RetrieverGate = in[len(in)-1]
-			o := cfg.Forward(scope, b)
+			o := cfg.Forward(scope, realm.BatchFromNodes(in))
 			train.AddMainLoss(o.Loss)
 			pz := StopGradient(Exp(o.LogPz)) // [B, K], candidate 0 is ∅.
 			pNull := ReduceAllMean(SliceAxis(pz, 1, AxisRange(0, 1)))
@@ -478,15 +476,14 @@ func (p *Pretrainer) Pretrain(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
+			if step < int64(p.Run.RetrieverWarmup) {
+				d.RetrieverGate = 0
+			}
 			ts := d.Tensors()
 			if err := acc.measure(step+1, ts); err != nil { // batch `step` is trained by global step step+1.
 				return nil, err
 			}
-			gate := float32(1)
-			if step < int64(p.Run.RetrieverWarmup) {
-				gate = 0
-			}
-			return append(ts, tensors.FromScalar(gate)), nil
+			return ts, nil
 		},
 		AfterStep: func(step int64, rec *training.Record) error {
 			acc.record(step, rec)
@@ -675,11 +672,7 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		args := make([]any, 0, 12)
-		for _, t := range d.Tensors() {
-			args = append(args, t)
-		}
-		out, err := exec.Call(args...)
+		out, err := exec.Call(d.Args()...)
 		if err != nil {
 			return 0, 0, 0, err
 		}
@@ -768,11 +761,7 @@ func (p *Pretrainer) Score(ctx context.Context, exs []examples.Pretrain) ([]Scor
 		if err != nil {
 			return nil, err
 		}
-		args := make([]any, 0, 12)
-		for _, t := range d.Tensors() {
-			args = append(args, t)
-		}
-		res, err := exec.Call(args...)
+		res, err := exec.Call(d.Args()...)
 		if err != nil {
 			return nil, fmt.Errorf("realm: scoring: %w", err)
 		}
