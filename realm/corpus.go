@@ -70,7 +70,11 @@ func NewCorpus(tok *tokenize.Tokenizer, blks iter.Seq2[blocks.Block, error]) (*C
 // [CLS] title [SEP] body [SEP] (REALM's corpus builder) and collects them.
 func BuildCorpus(tok *tokenize.Tokenizer, docs iter.Seq2[corpus.Document, error], maxLen int) (*Corpus, blocks.Stats, error) {
 	var stats blocks.Stats
-	c, err := NewCorpus(tok, blocks.Build(tok, docs, blocks.Options{MaxLen: maxLen}, &stats))
+	opts := blocks.Options{MaxLen: maxLen}
+	if maxLen < blocks.DefaultMaxTitleTokens+3+8 { // short blocks (a small model's): a quarter for the title.
+		opts.MaxTitleTokens = max(1, maxLen/4)
+	}
+	c, err := NewCorpus(tok, blocks.Build(tok, docs, opts, &stats))
 	return c, stats, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -169,6 +170,32 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	if rc, err := runs.ReaderConfig(filepath.Join(dir, "qa-ict"), f.readerConfig()); err != nil || !rc.WholeWords() {
 		t.Errorf("a run fine-tuned before the record: reader %+v, %v; want whole-word spans", rc, err)
+	}
+
+	// The library's handle on the run, moved elsewhere: it retrieves (p(z|x) over the k blocks),
+	// scores masked sentences (Σ_z r(z) = 0, ∅ first) and answers as 'realm ask' does.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	run, err := runs.Open(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	hits, err := run.Retrieve(ctx, "What is the capital of Azerbaijan?", 3)
+	if err != nil || len(hits) != 3 {
+		t.Fatalf("Retrieve: %+v, %v", hits, err)
+	}
+	scored, err := run.Score(ctx, []pretrain.MaskedText{{Text: "Baku is the capital of Azerbaijan.", Masks: []string{"Baku"}}})
+	if err != nil || len(scored) != 1 || scored[0].Blocks[0] != -1 || len(scored[0].R) != 3 {
+		t.Fatalf("Score: %+v, %v", scored, err)
+	}
+	if sum := scored[0].R[0] + scored[0].R[1] + scored[0].R[2]; math.Abs(sum) > 1e-4 {
+		t.Errorf("Σ_z r(z) = %v, want 0", sum)
+	}
+	if a, err := run.Answer(ctx, "What is the capital of Azerbaijan?"); err != nil || len(a.Blocks) == 0 {
+		t.Errorf("Answer: %+v, %v", a, err)
 	}
 }
 

@@ -77,7 +77,7 @@ func runRetrieve(ctx context.Context, args []string) error {
 	}
 	var r *openqa.DenseRetriever
 	var c *realm.Corpus
-	fromIndex := *corpusPath == "" && isOpenQA(modelDir)
+	fromIndex := *corpusPath == "" && hfrealm.IsOpenQA(modelDir)
 	if fromIndex {
 		r, c, err = hfrealm.OpenRetriever(be, modelDir, cmp.Or(*records, filepath.Join(modelDir, hfrealm.BlockRecordsFile)), *queryLen)
 	} else {
@@ -138,12 +138,6 @@ func loadREALM(ctx context.Context, list string) ([]string, *pretrain.Pretrained
 		return nil, nil, fmt.Errorf("-realm: %w", err)
 	}
 	return dirs, p, nil
-}
-
-// isOpenQA reports whether dir is a Hugging Face RealmForOpenQA directory.
-func isOpenQA(dir string) bool {
-	hc, err := hfrealm.LoadConfig(filepath.Join(dir, bert.ConfigFile))
-	return err == nil && len(hc.Architectures) > 0 && hc.Architectures[0] == hfrealm.ClassOpenQA
 }
 
 // openRetriever opens -model: a Hugging Face REALM directory (its retriever and tokenizer, the

@@ -141,3 +141,14 @@ func Head(docs iter.Seq2[Document, error], n int) iter.Seq2[Document, error] {
 		}
 	}
 }
+
+// Documents yields docs in order: a corpus held in memory, for BuildCorpus and the like.
+func Documents(docs ...Document) iter.Seq2[Document, error] {
+	return func(yield func(Document, error) bool) {
+		for _, d := range docs {
+			if !yield(d, nil) {
+				return
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -62,6 +63,17 @@ func newWithConfig(cfg string) (b compute.Backend, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	if strings.HasPrefix(cfg, "go:") && strings.Contains(cfg, "parallelism=") {
+		// compute v0.1.2's go backend prints "Go backend: parallelism set to N" to standard
+		// output when configured so, and offers no other way to set it; a library must not
+		// write to its caller's output (an Example's, a notebook's, a piped CLI's), so the line
+		// is discarded: standard output is swapped out for the construction, once per process.
+		if null, nerr := os.Open(os.DevNull); nerr == nil {
+			stdout := os.Stdout
+			os.Stdout = null
+			defer func() { os.Stdout = stdout; _ = null.Close() }()
+		}
+	}
 	return compute.NewWithConfig(cfg)
 }
 

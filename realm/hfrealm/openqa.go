@@ -9,6 +9,7 @@ import (
 
 	"github.com/realm-go/realm/data/blocks"
 	"github.com/realm-go/realm/data/tokenize"
+	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/mips"
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/openqa"
@@ -39,6 +40,13 @@ func OpenQA(be compute.Backend, dir, recordsPath string, queryLen int) (*openqa.
 		return nil, err
 	}
 	return q, nil
+}
+
+// IsOpenQA reports whether dir is a Hugging Face RealmForOpenQA directory (its config.json
+// names the class).
+func IsOpenQA(dir string) bool {
+	hc, err := LoadConfig(filepath.Join(dir, bert.ConfigFile))
+	return err == nil && len(hc.Architectures) > 0 && hc.Architectures[0] == ClassOpenQA
 }
 
 // OpenRetriever opens the retriever of the RealmForOpenQA checkpoint in dir as OpenQA does

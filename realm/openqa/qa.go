@@ -351,6 +351,34 @@ type RetrievedBlock struct {
 	Prob float64 `json:"prob"`
 }
 
+// RetrievedBlocks describes the retrieval results rs (blocks of c), with p(z|x) over them: the
+// softmax of their scores f(x,z) when dense, else uniform (BM25's scores are not logits).
+func RetrievedBlocks(c *realm.Corpus, rs []mips.Result, dense bool) ([]RetrievedBlock, error) {
+	logit := func(r mips.Result) float64 {
+		if dense {
+			return float64(r.Score)
+		}
+		return 0
+	}
+	m := math.Inf(-1)
+	for _, r := range rs {
+		m = max(m, logit(r))
+	}
+	z := 0.0
+	for _, r := range rs {
+		z += math.Exp(logit(r) - m)
+	}
+	out := make([]RetrievedBlock, 0, len(rs))
+	for _, r := range rs {
+		blk, err := c.Block(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, RetrievedBlock{ID: r.ID, Title: blk.Title, Score: float64(r.Score), Prob: math.Exp(logit(r)-m) / z})
+	}
+	return out, nil
+}
+
 // Answer is the reader's best span for a question.
 type Answer struct {
 	// Question is the question answered.
@@ -492,22 +520,11 @@ func (q *QA) decode(question string, rs []mips.Result, rb *readerBatch, b int, l
 		a.Logit, a.Prob = best, 1/sum
 	}
 	// p(z|x) over the blocks read.
-	n := min(K, len(rs))
-	m := math.Inf(-1)
-	for _, r := range rs[:n] {
-		m = max(m, float64(q.priorLogit(r)))
-	}
-	z := 0.0
-	for _, r := range rs[:n] {
-		z += math.Exp(float64(q.priorLogit(r)) - m)
-	}
-	for _, r := range rs[:n] {
-		blk, err := q.Corpus.Block(r.ID)
-		if err != nil {
-			return Answer{}, err
-		}
-		a.Blocks = append(a.Blocks, RetrievedBlock{ID: r.ID, Title: blk.Title, Score: float64(r.Score),
-			Prob: math.Exp(float64(q.priorLogit(r))-m) / z})
+	_, dense := q.Retriever.(*DenseRetriever)
+	var err error
+	a.Blocks, err = RetrievedBlocks(q.Corpus, rs[:min(K, len(rs))], dense)
+	if err != nil {
+		return Answer{}, err
 	}
 	return a, nil
 }

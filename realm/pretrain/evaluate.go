@@ -47,7 +47,7 @@ func (p *Pretrainer) Retrieve(ctx context.Context, s realm.Snapshot, exs []examp
 	out := make([][]int64, 0, len(exs))
 	for start := 0; start < len(exs); start += p.Run.BatchSize {
 		batch := exs[start:min(start+p.Run.BatchSize, len(exs))]
-		docs, err := p.candidates(batch, idx, r)
+		docs, err := candidates(p.Cfg, p.Corpus, batch, idx, r)
 		if err != nil {
 			return nil, err
 		}

@@ -158,7 +158,7 @@ func TestPretrainPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx, _ := p.Refresher.Index()
-	docs, err := p.candidates(p.Train[:4], idx, p.live)
+	docs, err := candidates(p.Cfg, p.Corpus, p.Train[:4], idx, p.live)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -397,21 +397,22 @@ func (p *Pretrainer) Close() {
 	}
 }
 
-// candidates returns, for each query, the top TopK−1 blocks of the index in service, the
-// query's own source block excluded (no trivial retrieval, §3.4).
-func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *realm.Retriever) ([][]realm.Doc, error) {
-	B, Q := len(exs), p.Cfg.QueryLen
+// candidates retrieves the top k−1 blocks of c for each masked sentence of exs from idx, the
+// queries embedded by retr, skipping each sentence's source block (no trivial retrieval; a
+// BlockID of −1 excludes nothing).
+func candidates(cfg realm.Config, c *realm.Corpus, exs []examples.Pretrain, idx mips.Index, retr *realm.Retriever) ([][]realm.Doc, error) {
+	B, Q := len(exs), cfg.QueryLen
 	ids, types, mask := make([]int32, B*Q), make([]int32, B*Q), make([]bool, B*Q)
 	for i, ex := range exs {
 		w := realm.SeqWriter{IDs: ids[i*Q : (i+1)*Q], Types: types[i*Q : (i+1)*Q], Mask: mask[i*Q : (i+1)*Q]}
 		w.PutAll(ex.InputIDs[:min(len(ex.InputIDs), Q)], 0)
-		w.Pad(p.Corpus.Tok.PAD())
+		w.Pad(c.Tok.PAD())
 	}
 	qv, err := retr.EmbedQueries(ids, types, mask, B)
 	if err != nil {
 		return nil, err
 	}
-	k := p.Cfg.TopK - 1
+	k := cfg.TopK - 1
 	res, err := idx.Search(qv, k+1)
 	if err != nil {
 		return nil, fmt.Errorf("realm: searching the index: %w", err)
@@ -422,7 +423,7 @@ func (p *Pretrainer) candidates(exs []examples.Pretrain, idx mips.Index, retr *r
 			if r.ID == exs[i].BlockID || len(out[i]) == k {
 				continue
 			}
-			doc, err := p.Corpus.Doc(r.ID)
+			doc, err := c.Doc(r.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -691,12 +692,18 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 // batchData retrieves the candidates of exs from idx with the live retriever (the source block
 // excluded) and featurises them with ∅ as a batch of len(exs).
 func (p *Pretrainer) batchData(exs []examples.Pretrain, idx mips.Index) (*realm.BatchData, [][]realm.Doc, error) {
-	docs, err := p.candidates(exs, idx, p.live)
+	return batchData(p.Cfg, p.Corpus, exs, idx, p.live)
+}
+
+// batchData retrieves the candidates of exs from idx, the queries embedded by retr (the source
+// block excluded), and featurises them with ∅ as a batch of len(exs).
+func batchData(cfg realm.Config, c *realm.Corpus, exs []examples.Pretrain, idx mips.Index, retr *realm.Retriever) (*realm.BatchData, [][]realm.Doc, error) {
+	docs, err := candidates(cfg, c, exs, idx, retr)
 	if err != nil {
 		return nil, nil, err
 	}
-	sp := realm.SpecialTokens(p.Corpus.Tok)
-	d := p.Cfg.NewBatchData(len(exs))
+	sp := realm.SpecialTokens(c.Tok)
+	d := cfg.NewBatchData(len(exs))
 	for b, ex := range exs {
 		if err := d.Set(b, sp, QueryOf(ex), docs[b]); err != nil {
 			return nil, nil, fmt.Errorf("block %d sentence %d: %w", ex.BlockID, ex.Sentence, err)
@@ -710,74 +717,13 @@ func (p *Pretrainer) batchData(exs []examples.Pretrain, idx mips.Index) (*realm.
 type Scored struct {
 	// Blocks are the candidates' block ids, the null document ∅ first (as −1).
 	Blocks []int64
-	// PZ is p(z|x) of each candidate, and R the paper's r(z) (how much more likely the masked
-	// tokens are with z than on average over the candidates), both in the order of Blocks.
+	// PZ is p(z|x) of each candidate, and R the paper's r(z) = [p(y|z,x)/p(y|x) − 1]·p(z|x)
+	// (§2.4, averaged over the masked tokens: the gradient of log p(y|x) with respect to
+	// f(x,z); positive when z predicts the masked tokens better than the expectation over the
+	// candidates; Σ_z r(z) = 0), both in the order of Blocks.
 	PZ, R []float64
 	// LogLikelihood is log p(y|x) summed over the masked tokens.
 	LogLikelihood float64
 	// Utility is the retrieval utility log p(y|x) − log p(y|∅,x).
 	Utility float64
-}
-
-// scoreExec returns an executable of realm.Config.Forward in inference mode over a batch's tensors:
-// log p(z|x) [B, K], r(z) [B, K], the utility [B] and log p(y_j|x) masked to the real tokens
-// and summed [B].
-func (p *Pretrainer) scoreExec() (*model.Exec, error) {
-	cfg := p.Cfg
-	return model.NewExec(p.Backend, p.Store, func(scope *model.Scope, in []*Node) []*Node {
-		b := realm.BatchFromNodes(in)
-		o := cfg.Forward(scope, b)
-		ll := ReduceSum(Mul(o.Marginal, ConvertDType(b.TargetMask, o.Marginal.DType())), -1)
-		return []*Node{o.LogPz, o.R, o.Utility, ll}
-	})
-}
-
-// Score reads the masked sentences exs as REALM pre-training does, with the index in service
-// and the current parameters (no update): for each sentence the top-k candidates (its source
-// block excluded, ∅ added), p(z|x), r(z), log p(y|x) and the retrieval utility.
-func (p *Pretrainer) Score(ctx context.Context, exs []examples.Pretrain) ([]Scored, error) {
-	if p.Refresher == nil {
-		return nil, fmt.Errorf("realm: Score before BuildIndex")
-	}
-	if len(exs) == 0 {
-		return nil, nil
-	}
-	exec, err := p.scoreExec()
-	if err != nil {
-		return nil, err
-	}
-	idx, _ := p.Refresher.Index()
-	B, K := p.Run.BatchSize/p.Run.Parts(), p.Cfg.TopK
-	out := make([]Scored, 0, len(exs))
-	for start := 0; start < len(exs); start += B {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		batch := make([]examples.Pretrain, B) // the graph's batch is fixed: pad with the first.
-		for i := range batch {
-			batch[i] = exs[min(start+i, len(exs)-1)]
-		}
-		d, docs, err := p.batchData(batch, idx)
-		if err != nil {
-			return nil, err
-		}
-		res, err := exec.Call(d.Args()...)
-		if err != nil {
-			return nil, fmt.Errorf("realm: scoring: %w", err)
-		}
-		logPz, r := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
-		util, ll := tensors.MustCopyFlatData[float32](res[2]), tensors.MustCopyFlatData[float32](res[3])
-		for b := 0; b < B && start+b < len(exs); b++ {
-			s := Scored{Blocks: []int64{-1}, LogLikelihood: float64(ll[b]), Utility: float64(util[b])}
-			for _, doc := range docs[b] {
-				s.Blocks = append(s.Blocks, doc.ID)
-			}
-			for k := range K {
-				s.PZ = append(s.PZ, math.Exp(float64(logPz[b*K+k])))
-				s.R = append(s.R, float64(r[b*K+k]))
-			}
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
@@ -26,9 +27,12 @@ import (
 	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/internal/buildinfo"
 	"github.com/realm-go/realm/internal/filehash"
+	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/bm25"
+	"github.com/realm-go/realm/realm/hfrealm"
 	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/training"
 )
 
@@ -170,19 +174,59 @@ func mustExist(dir, what, path string) error {
 	return fmt.Errorf("runs: the %s of the run %s is not at %s (nor relative to the run directory, as run.json records it)", what, dir, path)
 }
 
-// Run is an opened run directory: its Info and its corpus, rebuilt.
+// Run is a trained REALM opened for use: a run directory (its Info and its corpus, rebuilt), a
+// Hugging Face RealmForOpenQA directory, or pre-trained checkpoints over a corpus of one's own
+// (FromPretrained). It walks the model as the paper does — Retrieve, EmbedCorpus, Score (the
+// REALM loss and r(z) of masked sentences), Answer — building what each needs on first use and
+// keeping it. Its methods are safe for concurrent use.
 type Run struct {
-	// Dir is the run directory.
+	// Dir is the directory opened ("" for FromPretrained).
 	Dir string
-	// Info is its run.json.
+	// Info is its run.json (for a RealmForOpenQA directory or FromPretrained, only Config).
 	Info Info
-	// Corpus is the run's corpus, rebuilt from Info.
+	// Corpus is the run's corpus, rebuilt from Info (a RealmForOpenQA's: its block records).
 	Corpus *realm.Corpus
+	// Backend runs the graphs (nil until first needed: then the default, see layers/backend).
+	Backend compute.Backend
+
+	mu        sync.Mutex
+	store     *model.Store // the pre-trained model: REALM's final checkpoint.
+	retriever *openqa.DenseRetriever
+	scorer    *pretrain.Scorer
+	qa        *openqa.QA // answers with the REALM retriever.
+	openQA    bool       // a RealmForOpenQA directory: no masked-LM head.
 }
 
-// Open reads the run in dir and rebuilds its corpus with its tokenizer. A corpus file whose
-// checksum differs from the one recorded is an error naming it.
-func Open(dir string) (*Run, error) {
+// Open opens dir on the default backend: a run directory (run.json: its corpus rebuilt with
+// its tokenizer; a corpus file whose checksum differs from the one recorded is an error naming
+// it) or a Hugging Face RealmForOpenQA directory (hfrealm.OpenQA, with block_records.npy).
+func Open(dir string) (*Run, error) { return OpenOn(nil, dir) }
+
+// OpenOn is Open with the graphs run on be (nil: the default backend).
+func OpenOn(be compute.Backend, dir string) (*Run, error) {
+	if _, err := os.Stat(filepath.Join(dir, InfoFile)); err != nil && hfrealm.IsOpenQA(dir) {
+		if be == nil {
+			if be, err = backend.New(); err != nil {
+				return nil, err
+			}
+		}
+		q, err := hfrealm.OpenQA(be, dir, filepath.Join(dir, hfrealm.BlockRecordsFile), 0)
+		if err != nil {
+			return nil, err
+		}
+		d, _ := q.Retriever.(*openqa.DenseRetriever)
+		return &Run{Dir: dir, Info: Info{Config: q.Cfg}, Corpus: q.Corpus, Backend: be, store: q.Store, retriever: d, qa: q, openQA: true}, nil
+	}
+	run, err := openRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	run.Backend = be
+	return run, nil
+}
+
+// openRun reads the run directory dir and rebuilds its corpus.
+func openRun(dir string) (*Run, error) {
 	info, err := ReadInfo(dir)
 	if err != nil {
 		return nil, err

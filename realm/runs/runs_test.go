@@ -1,7 +1,9 @@
 package runs
 
 import (
+	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +12,11 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/realm"
+	"github.com/realm-go/realm/realm/hfrealm"
 	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/training"
 )
 
@@ -165,5 +170,41 @@ func TestQACorruptedCheckpoint(t *testing.T) {
 	_, err = run.QA(nil, openqa.RetrieverREALM, openqa.DefaultReaderConfig())
 	if err == nil || strings.Contains(err.Error(), "realm finetune") || !strings.Contains(err.Error(), "corrupted") {
 		t.Errorf("QA over a corrupted checkpoint: err = %v", err)
+	}
+}
+
+// TestRunHandleErrors: a directory that is neither a run nor a RealmForOpenQA is an error naming
+// run.json; a RealmForOpenQA has no masked-LM head to Score with; pre-trained checkpoints have no
+// reader to Answer with; Retrieve returns p(z|x) summing to 1 over the k blocks.
+func TestRunHandleErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a pre-training run directory") {
+		t.Errorf("Open of an empty directory: %v", err)
+	}
+	oq, err := Open("../hfrealm/testdata/go_saved/openqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oq.Score(ctx, []pretrain.MaskedText{{Text: "the capital of france", Masks: []string{"france"}}}); err == nil || !strings.Contains(err.Error(), "masked-LM head") {
+		t.Errorf("Score on a RealmForOpenQA: %v", err)
+	}
+	hits, err := oq.Retrieve(ctx, "the capital of france", 3)
+	sum := 0.0
+	for _, h := range hits {
+		sum += h.Prob
+	}
+	if err != nil || len(hits) != 3 || math.Abs(sum-1) > 1e-6 || hits[0].Score < hits[1].Score {
+		t.Errorf("Retrieve: %+v, %v", hits, err)
+	}
+	pt, err := hfrealm.LoadPretrained([]string{"../hfrealm/testdata/gelu/embedder", "../hfrealm/testdata/gelu/encoder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := FromPretrained(nil, pt, corpus.Documents(corpus.Document{ID: "a", Title: "france", Text: "paris is the capital of france."}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Answer(ctx, "what is the capital of france"); err == nil || !strings.Contains(err.Error(), "reader") {
+		t.Errorf("Answer without a reader: %v", err)
 	}
 }
