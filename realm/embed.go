@@ -171,6 +171,7 @@ func (r *Retriever) EmbedCorpus(ctx context.Context, c *Corpus) ([]float32, []in
 		for i := start; i < end; i++ {
 			ids = append(ids, int64(i))
 		}
+		ReportProgress(ctx, "embedding the corpus", end, n)
 	}
 	return vecs, ids, nil
 }

@@ -20,17 +20,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ui/commandline"
 
 	"github.com/realm-go/realm/internal/buildinfo"
+	"github.com/realm-go/realm/realm"
 )
 
 // command is one subcommand.
@@ -59,6 +62,41 @@ func progressBar(on bool) func(*train.Loop) {
 		return nil
 	}
 	return func(loop *train.Loop) { commandline.AttachProgressBar(loop) }
+}
+
+// progressLines reports the library's progress (realm.WithProgress) on w: on a terminal one line
+// per task, rewritten in place at most every 200 ms; otherwise (a log file, CI) plain lines at
+// each quarter of a task.
+func progressLines(w io.Writer, terminal bool) realm.Progress {
+	var mu sync.Mutex
+	var last time.Time
+	lastQuarter := map[string]int{}
+	return func(task string, done, total int) {
+		if total <= 0 {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		end := done >= total
+		if terminal {
+			if end || time.Since(last) > 200*time.Millisecond {
+				last = time.Now()
+				fmt.Fprintf(w, "\r%s: %d/%d", task, done, total)
+				if end {
+					fmt.Fprintln(w)
+				}
+			}
+			return
+		}
+		q := 4 * done / total
+		if q > lastQuarter[task] {
+			lastQuarter[task] = q
+			fmt.Fprintf(w, "%s: %d/%d\n", task, done, total)
+		}
+		if end {
+			delete(lastQuarter, task)
+		}
+	}
 }
 
 // isTerminal reports whether f is a terminal (a character device).
@@ -100,6 +138,7 @@ func main() {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
+		ctx = realm.WithProgress(ctx, progressLines(os.Stderr, isTerminal(os.Stderr)))
 		err := c.run(ctx, os.Args[2:])
 		if errors.Is(err, flag.ErrHelp) {
 			return

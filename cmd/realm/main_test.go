@@ -239,3 +239,26 @@ func TestVersionAndIndexHelp(t *testing.T) {
 		t.Errorf("realm index -h: err = %v, want flag.ErrHelp", err)
 	}
 }
+
+// TestProgressLines: off a terminal, a task prints plain lines at each quarter (no carriage
+// returns); on one, a single line rewritten in place and ended once.
+func TestProgressLines(t *testing.T) {
+	var plain strings.Builder
+	p := progressLines(&plain, false)
+	for done := 1; done <= 8; done++ {
+		p("embedding the corpus", done, 8)
+	}
+	p("evaluating realm", 1, 1)
+	want := "embedding the corpus: 2/8\nembedding the corpus: 4/8\nembedding the corpus: 6/8\nembedding the corpus: 8/8\nevaluating realm: 1/1\n"
+	if plain.String() != want {
+		t.Errorf("plain progress:\n%q\nwant\n%q", plain.String(), want)
+	}
+	var term strings.Builder
+	p = progressLines(&term, true)
+	for done := 1; done <= 8; done++ {
+		p("embedding the corpus", done, 8)
+	}
+	if s := term.String(); !strings.HasPrefix(s, "\rembedding the corpus: 1/8") || !strings.HasSuffix(s, "\rembedding the corpus: 8/8\n") || strings.Count(s, "\n") != 1 {
+		t.Errorf("terminal progress: %q", s)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/realm-go/realm/data/qa"
+	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/evaluate"
 )
 
@@ -113,6 +114,7 @@ func (q *QA) Evaluate(ctx context.Context, exs []qa.Example, opts QAEvalOptions)
 		if err != nil {
 			return nil, err
 		}
+		realm.ReportProgress(ctx, "evaluating "+q.Retriever.Name(), start+len(batch), len(exs))
 		for i, ex := range batch {
 			norm := prepareAnswers(ex.Answers)
 			first := -1

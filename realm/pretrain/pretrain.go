@@ -682,6 +682,7 @@ func (p *Pretrainer) EvaluateLM(ctx context.Context, exs []examples.Pretrain) (a
 		count += training.ScalarFloat64(out[2])
 		sumU += training.ScalarFloat64(out[3])
 		n += B
+		realm.ReportProgress(ctx, "evaluating held-out sentences", n, len(exs))
 	}
 	if n == 0 || count == 0 {
 		return 0, 0, 0, fmt.Errorf("realm: %d held-out sentences, fewer than a batch of %d", len(exs), B)

@@ -207,4 +207,10 @@ func TestRunHandleErrors(t *testing.T) {
 	if _, err := run.Answer(ctx, "what is the capital of france"); err == nil || !strings.Contains(err.Error(), "reader") {
 		t.Errorf("Answer without a reader: %v", err)
 	}
+	// Embedding reports its progress through the context, ending at the corpus's size.
+	var calls [][2]int
+	pctx := realm.WithProgress(ctx, func(task string, done, total int) { calls = append(calls, [2]int{done, total}) })
+	if _, ids, err := run.EmbedCorpus(pctx); err != nil || len(calls) == 0 || calls[len(calls)-1] != [2]int{len(ids), run.Corpus.Len()} {
+		t.Errorf("EmbedCorpus progress %v (%v)", calls, err)
+	}
 }
