@@ -25,7 +25,7 @@ import (
 // demoDefaults run the pipeline from a pre-trained BERT (scripts/demo.sh passes all-MiniLM-L6-v2)
 // in about 20 minutes on two cores with xla:cpu: a short ICT warm start, a few REALM steps with
 // the retriever frozen for the first half, and open-QA fine-tuning on every train question about
-// the corpus's countries. The sizes are measured: see the README's main-job section.
+// the corpus's countries. The sizes are measured: see docs/main-job.md.
 var demoDefaults = pipelineFlags{dir: "out/demo", ictSteps: 100, realmSteps: 20, retrieverWarmup: 10, refresh: 10,
 	batch: 4, ictBatch: 16, mlmBatch: 8, queryLen: 48, docLen: 96, topK: 5, mlmLR: 1e-3, ictLR: 1e-4, realmLR: 1e-4,
 	checkpointEvery: 0, evalSentences: 160, heldOut: 0.02, salient: spans.AllKinds, timeout: 60 * time.Minute}
