@@ -1,4 +1,4 @@
-// Package perf holds realm-go's performance workloads (issue #8) as library code, so that the
+// Package perf holds realm-go's performance workloads as library code, so that the
 // Go benchmarks (go test -bench in layers/bert and realm) and the realm bench command time
 // exactly the same graphs, and compares them with their peers: PyTorch (bench/torch_bert.py)
 // for the models and FAISS (bench/mips_faiss.py) for maximum inner product search.
@@ -8,7 +8,7 @@
 // returns a Result: median wall seconds per step, CPU seconds per step (getrusage, the whole
 // process), CPU utilisation and the peak resident set size.
 //
-// The standard workloads (Standard) are those of issue #8:
+// The standard workloads (Standard) are those of bench/MEASUREMENTS.md:
 //
 //   - one REALM pre-training step: 8 masked sentences of 64 tokens, k = 8 candidate documents
 //     of 128 tokens (∅ included), joint reader sequences of 192, retriever (shared towers) and

@@ -24,7 +24,7 @@ type REALMStepConfig struct {
 	Batch int
 }
 
-// DefaultREALMStep is issue #8's REALM step: realm.DefaultConfig (retriever with shared
+// DefaultREALMStep is the benchmarks' REALM step: realm.DefaultConfig (retriever with shared
 // towers and encoder both BERT L2/H128/A2, d = 128, k = 8 with ∅, queries of 64 and documents
 // of 128 wordpieces, joint sequences of 192, 10 masked slots) on a batch of 8.
 func DefaultREALMStep() REALMStepConfig {
@@ -103,7 +103,7 @@ type BERTStepConfig struct {
 	Batch, SeqLen, Masked int
 }
 
-// DefaultBERTStep is issue #8's BERT step for model: batch 16 × 128 tokens, 20 masked
+// DefaultBERTStep is the benchmarks' BERT step for model: batch 16 × 128 tokens, 20 masked
 // positions per sequence.
 func DefaultBERTStep(m bert.Config) BERTStepConfig {
 	return BERTStepConfig{Model: m, Batch: 16, SeqLen: 128, Masked: 20}
@@ -169,7 +169,7 @@ type EmbedDocsConfig struct {
 	Blocks int
 }
 
-// DefaultEmbedDocs is issue #8's embedding workload: realm.DefaultConfig's document tower
+// DefaultEmbedDocs is the benchmarks' embedding workload: realm.DefaultConfig's document tower
 // (BERT L2/H128/A2 + projection to d = 128) on batches of 32 blocks of 288 wordpieces.
 func DefaultEmbedDocs() EmbedDocsConfig {
 	cfg := realm.DefaultConfig()
@@ -235,7 +235,7 @@ func newWorkload(w *Workload, exec *model.Exec, args []any) (*Workload, error) {
 	return w, nil
 }
 
-// Standard returns issue #8's workloads on be, in ascending order of memory (so that, where
+// Standard returns the benchmark workloads on be, in ascending order of memory (so that, where
 // the peak RSS cannot be reset between workloads, each row's peak is mostly its own):
 // document embedding, the BERT L2/H128/A2 and L4/H256/A4 steps, the REALM step. Embedding
 // runs 3 steps for every step asked for (a step is short).

@@ -7,7 +7,7 @@ import (
 	"github.com/realm-go/realm/perf"
 )
 
-// Benchmarks of issue #8, with PyTorch peers in bench/torch_bert.py. The workloads are
+// Benchmarks of the training steps, with PyTorch peers in bench/torch_bert.py. The workloads are
 // package perf's, which `realm bench` runs too (it also prints the peer's figures and the
 // ratios); scripts/bench.sh runs these and writes bench/RESULTS.md:
 //

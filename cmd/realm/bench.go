@@ -21,7 +21,7 @@ func runBench(ctx context.Context, args []string) error {
 // bench is `realm bench`: the model workloads of package perf and the MIPS benchmark, each
 // beside its peer (PyTorch, FAISS) when the peer can run here.
 func bench(ctx context.Context, args []string, out, progress io.Writer) error {
-	fs := newFlags("bench", "Benchmarks realm-go against its peers on this machine (issue #8):\n"+
+	fs := newFlags("bench", "Benchmarks realm-go against its peers on this machine:\n"+
 		"  models: one REALM pre-training step (8 queries × 64 tokens, k = 8 documents × 128, BERT L2/H128/A2,\n"+
 		"          d = 128), BERT MLM steps L2/H128/A2 and L4/H256/A4 (16 × 128 tokens), document embedding\n"+
 		"          (32 blocks × 288 tokens): wall and CPU seconds per step, CPU utilisation, peak RSS;\n"+

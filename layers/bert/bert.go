@@ -48,7 +48,7 @@
 //
 // # Performance on the pure-Go backend
 //
-// The graphs are laid out for github.com/gomlx/compute's go backend (issue #8,
+// The graphs are laid out for github.com/gomlx/compute's go backend (see
 // bench/RESULTS.md): attention keeps heads before the sequence axis so its matmuls need no
 // transposes, training graphs avoid fused ops that have no gradient of their own, and large
 // batches are built as two independent chains so that both cores work (the backend runs each

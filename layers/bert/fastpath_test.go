@@ -12,7 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// The performance paths of this package (issue #8) against PyTorch and against each other:
+// The performance paths of this package against PyTorch and against each other:
 // the training-mode graph (decomposed LayerNorm and GELU, explicit soft-max; see layerNorm,
 // gelu, selfAttention), the batch split into independent chains (Encode, MLMLogProbs) and the
 // exact scaling of Q instead of the scores.
