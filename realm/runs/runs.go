@@ -1,12 +1,18 @@
-// Package runs opens the run directories that realm's pipelines write: run.json, which says how
-// to rebuild the corpus and the model; the checkpoints of each phase (mlm/, ict/, realm/, see
-// training.Checkpoints); and the fine-tuned open-QA models (qa-<retriever>/, with reader.json and
-// the fixed document index). The command line (realm pretrain, demo, finetune, eval, ask) and
-// the notebooks go through it, and so can a program of one's own:
+// Package runs opens trained REALM models for use: the run directories that realm's pipelines
+// write (run.json, which says how to rebuild the corpus and the model, with the corpus file's
+// checksum, paths relative to the run and the build that wrote it; the checkpoints of each phase,
+// mlm/, ict/, realm/; the fine-tuned open-QA models, qa-<retriever>/ with reader.json and the
+// fixed document index), Hugging Face RealmForOpenQA directories, and released pre-trained
+// checkpoints over documents of one's own (FromPretrained).
+//
+// A Run walks the model as the paper does — Retrieve, EmbedCorpus, Score (the REALM loss and
+// r(z) of masked sentences), Answer:
 //
 //	run, err := runs.Open("out/demo")
-//	q, err := run.QA(backend, openqa.RetrieverREALM)
-//	a, err := q.Answer(ctx, "What is the capital of Mongolia?")
+//	a, err := run.Answer(ctx, "What is the capital of Mongolia?")
+//
+// List and Describe say what run directories hold; Restore, PretrainedStore, QADir and
+// ReaderConfig are the pieces the command line and the notebooks share.
 package runs
 
 import (

@@ -214,3 +214,45 @@ func TestRunHandleErrors(t *testing.T) {
 		t.Errorf("EmbedCorpus progress %v (%v)", calls, err)
 	}
 }
+
+// TestList: a root with one run (two phases, one of them corrupted) and a directory that is no
+// run lists that run, its intact phase with its step, and the corrupted one as a problem.
+func TestList(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a")
+	if err := os.MkdirAll(filepath.Join(root, "not-a-run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteInfo(dir, Info{Config: realm.DefaultConfig(), Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	if _, err := store.RootScope().CreateVariable("w", tensors.FromValue([]float32{1})); err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []string{"ict", "realm"} {
+		if _, err := (training.Checkpoints{Dir: filepath.Join(dir, phase)}).Save(store, training.TrainState{Task: phase, Step: 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bins, _ := filepath.Glob(filepath.Join(dir, "realm", "step-*", "*.bin"))
+	if len(bins) == 0 {
+		t.Fatal("no checkpoint file to corrupt")
+	}
+	if err := os.WriteFile(bins[0], []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, err := List(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Dir != dir || list[0].Info.Seed != 5 || list[0].Phases["ict"].Step != 7 {
+		t.Fatalf("List = %+v", list)
+	}
+	if _, ok := list[0].Phases["realm"]; ok || len(list[0].Problems) != 1 || !strings.HasPrefix(list[0].Problems[0], "realm: ") {
+		t.Errorf("a corrupted phase: phases %v, problems %q", list[0].Phases, list[0].Problems)
+	}
+}
