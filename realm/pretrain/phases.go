@@ -44,9 +44,10 @@ func TrainMLM(ctx context.Context, backend compute.Backend, store *model.Store, 
 	p := &training.Phase{Task: "mlm", Run: run, Backend: backend, Store: store, Config: cfg, History: h,
 		MetricNames: []string{"accuracy"},
 		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
-			o := realm.MLMForward(scope.In(realm.EncoderScope), cfg.Encoder, in[0], in[1], in[2], in[3], in[4], in[5])
+			ids, types, mask, positions, targets, targetMask := in[0], in[1], in[2], in[3], in[4], in[5] // Batch's order.
+			o := realm.MLMForward(scope.In(realm.EncoderScope), cfg.Encoder, ids, types, mask, positions, targets, targetMask)
 			train.AddMainLoss(o.Loss)
-			return []*Node{Div(ReduceAllSum(o.Accuracy), MaxScalar(ReduceAllSum(ConvertDType(in[5], dtypes.Float32)), 1))}
+			return []*Node{Div(ReduceAllSum(o.Accuracy), MaxScalar(ReduceAllSum(ConvertDType(targetMask, dtypes.Float32)), 1))}
 		},
 		Batch: func(step int64) ([]*tensors.Tensor, error) {
 			B := run.BatchSize
@@ -209,7 +210,8 @@ func TrainICT(ctx context.Context, backend compute.Backend, store *model.Store, 
 	p := &training.Phase{Task: "ict", Run: run, Backend: backend, Store: store, Config: cfg, History: h, Unsplittable: true,
 		MetricNames: []string{"accuracy"},
 		ModelFn: func(scope *model.Scope, in []*Node) []*Node {
-			o := cfg.ICTForward(scope, in[0], in[1], in[2], in[3], in[4], in[5])
+			qIDs, qTypes, qMask, dIDs, dTypes, dMask := in[0], in[1], in[2], in[3], in[4], in[5] // Batch's order.
+			o := cfg.ICTForward(scope, qIDs, qTypes, qMask, dIDs, dTypes, dMask)
 			train.AddMainLoss(o.Loss)
 			return []*Node{ReduceAllMean(o.Accuracy)}
 		},
