@@ -74,7 +74,7 @@ func TestWriteModelTable(t *testing.T) {
 	}
 	out := b.String()
 	t.Log("\n" + out)
-	for _, want := range []string{"ours wall s", "peak RSS MiB", "wall ours/torch", "4.00", "2.00", "embed: ours 32.0 blocks/s, PyTorch 128.0", "torch-x, 2 threads", "each workload's own"} {
+	for _, want := range []string{"ours wall s", "peak RSS MiB", "wall ours/torch", "4.00", "2.00", "embed: ours 32.0 blocks/s, PyTorch 128.0", "torch-x; torch.set_num_threads per workload, the faster setting tried: BERT L2 2, embed 0", "each workload's own"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -153,7 +153,7 @@ func TestPeer(t *testing.T) {
 	script := `#!/bin/sh
 case "$1" in
 -c) exit 0 ;;
-*torch_bert.py) echo 'not json'; echo '{"bench": "bert_train_step", "config": "L2_H128_A2", "impl": "torch-fake", "threads": 2, "sec_per_op": 0.5}' ;;
+*torch_bert.py) echo 'not json'; echo "{\"bench\": \"bert_train_step\", \"config\": \"L2_H128_A2\", \"impl\": \"torch-fake\", \"threads\": $5, \"sec_per_op\": 0.$((3 + $5))}" ;;
 *mips_faiss.py) echo '{"dataset": "clustered", "n": 100, "dim": 8, "k": 10, "flat_single_qps": 7, "hnsw": [{"ef": 16, "recall": 1, "qps_single": 3, "qps_batch": 4}]}' ;;
 esac
 `
@@ -168,6 +168,11 @@ esac
 	tr, err := p.Torch(ctx, 1, 2)
 	if err != nil || len(tr) != 1 || tr[0].SecPerOp != 0.5 || tr[0].Config != "L2_H128_A2" {
 		t.Fatalf("Torch = %+v, %v", tr, err)
+	}
+	// The fake is faster with fewer threads (0.3 + threads/10 s): TorchBest keeps 1 thread's.
+	tr, err = p.TorchBest(ctx, 1, []int{2, 1, 3})
+	if err != nil || len(tr) != 1 || tr[0].Threads != 1 || tr[0].SecPerOp != 0.4 {
+		t.Fatalf("TorchBest = %+v, %v", tr, err)
 	}
 	fr, err := p.FAISS(ctx, dir, FAISSOptions{MinTime: 0.01, EfSearch: []int{16}})
 	if err != nil || len(fr) != 1 || fr[0].N != 100 || len(fr[0].HNSW) != 1 || fr[0].HNSW[0].QPSBatch != 4 {

@@ -3,6 +3,7 @@ package perf
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/realm-go/realm/mips"
@@ -65,7 +66,14 @@ func WriteModelTable(w io.Writer, ours []Result, peer []TorchResult) error {
 		fmt.Fprintln(w, "peak RSS: * = the process's peak so far (could not be reset here; workloads run in ascending memory order).")
 	}
 	if len(peer) > 0 {
-		fmt.Fprintf(w, "PyTorch (%s, %d threads): peak RSS is its process's peak so far; ratios below 1 mean ours is faster.\n", peer[0].Impl, peer[0].Threads)
+		var settings []string
+		for _, r := range ours {
+			if t, ok := byKey[[2]string{r.Bench, r.Config}]; ok {
+				settings = append(settings, fmt.Sprintf("%s %d", r.Label, t.Threads))
+			}
+		}
+		fmt.Fprintf(w, "PyTorch (%s; torch.set_num_threads per workload, the faster setting tried: %s): peak RSS is its process's peak so far; ratios below 1 mean ours is faster.\n",
+			peer[0].Impl, strings.Join(settings, ", "))
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/realm-go/realm/layers/backend"
@@ -42,7 +44,7 @@ func bench(ctx context.Context, args []string, out, progress io.Writer) error {
 	peerOn := fs.Bool("peer", true, "run the peers (PyTorch, FAISS) when they can run here, and print ratios")
 	python := fs.String("python", os.Getenv("REALM_PYTHON"), "peer: Python interpreter ($REALM_PYTHON sets the default; empty: the first of python3,\n"+
 		"/usr/bin/python3 that imports torch, and of the repository's .venv/bin/python, python3, /usr/bin/python3 that imports faiss)")
-	torchThreads := fs.Int("torch-threads", 2, "peer: torch.set_num_threads")
+	torchThreads := fs.String("torch-threads", "1,2", "peer: the torch.set_num_threads settings to try; each workload is compared with the faster")
 	minRecall := fs.Float64("min-recall", 0.98, "MIPS peer: compare HNSW at the fastest efSearch reaching this recall@10")
 	tiny := fs.Bool("tiny", false, "toy model shapes and short MIPS timings (a smoke test: seconds; no PyTorch peer)")
 	timeout := fs.Duration("timeout", 2*time.Hour, "give up (with a goroutine dump) after this long; 0: never")
@@ -58,6 +60,14 @@ func bench(ctx context.Context, args []string, out, progress io.Writer) error {
 		return fmt.Errorf("-min-recall must be in (0, 1]")
 	case !*models && !*mipsOn:
 		return fmt.Errorf("nothing to run: -models=false and -mips=false")
+	}
+	var threads []int
+	for _, f := range strings.Split(*torchThreads, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || t <= 0 {
+			return fmt.Errorf("-torch-threads %q: want positive integers separated by commas", *torchThreads)
+		}
+		threads = append(threads, t)
 	}
 	defer watchdog(*timeout)()
 	var torchPeer, faissPeer perf.Peer
@@ -112,8 +122,8 @@ func bench(ctx context.Context, args []string, out, progress io.Writer) error {
 		default:
 			err := torchPeer.CheckTorch(ctx)
 			if err == nil {
-				fmt.Fprintf(progress, "bench: PyTorch peer (%s bench/torch_bert.py --threads %d)\n", torchPeer.Python, *torchThreads)
-				torch, err = torchPeer.Torch(ctx, *steps, *torchThreads)
+				fmt.Fprintf(progress, "bench: PyTorch peer (%s bench/torch_bert.py --threads %s, the faster kept)\n", torchPeer.Python, *torchThreads)
+				torch, err = torchPeer.TorchBest(ctx, *steps, threads)
 			}
 			if err != nil {
 				torch = nil
