@@ -15,6 +15,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -48,11 +49,29 @@ func New() (compute.Backend, error) {
 	}
 	b, err := newWithConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("backend: opening %q (set $%s to choose another; registered: %v): %w",
-			cfg, compute.ConfigEnvVar, compute.List(), err)
+		hint := ""
+		switch {
+		case strings.HasPrefix(cfg, "xla") && !slices.Contains(compute.List(), "xla"):
+			hint = "; the xla backend is compiled in with -tags xla"
+		case strings.HasPrefix(cfg, "xla:cuda"):
+			hint = "; plugins searched in " + pluginPaths() + "; for the CUDA PJRT plugin that jax installs, export PJRT_PLUGIN_LIBRARY_PATH=\"$(scripts/find-xla-cuda.sh)\""
+		case strings.HasPrefix(cfg, "xla:cpu"):
+			hint = "; plugins searched in " + pluginPaths() + "; for XLA's CPU PJRT plugin, export PJRT_PLUGIN_LIBRARY_PATH=\"$(scripts/fetch-xla-cpu.sh)\""
+		}
+		return nil, fmt.Errorf("backend: opening %q (set $%s to choose another; registered: %v%s): %w",
+			cfg, compute.ConfigEnvVar, compute.List(), hint, err)
 	}
 	actual, _ := opened.LoadOrStore(cfg, b)
 	return actual.(compute.Backend), nil
+}
+
+// pluginPaths says where go-xla looks for PJRT plugins: $PJRT_PLUGIN_LIBRARY_PATH, read once
+// when the program starts, or else its default library paths.
+func pluginPaths() string {
+	if p, ok := os.LookupEnv("PJRT_PLUGIN_LIBRARY_PATH"); ok {
+		return fmt.Sprintf("$PJRT_PLUGIN_LIBRARY_PATH=%q", p)
+	}
+	return "go-xla's default paths ($PJRT_PLUGIN_LIBRARY_PATH unset: ~/.local/lib/go-xla, /usr/local/lib/go-xla, $LD_LIBRARY_PATH, /etc/ld.so.conf)"
 }
 
 // newWithConfig is compute.NewWithConfig with its panics (an unknown backend name) returned

@@ -5,6 +5,7 @@ package backend
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -68,5 +69,18 @@ func TestXLACPUMatchesGo(t *testing.T) {
 	ws, gs := want[1].Value().(float32), got[1].Value().(float32)
 	if d := math.Abs(float64(ws - gs)); d > 1e-4*math.Abs(float64(ws)) {
 		t.Errorf("sum of squares: xla %v, go %v", gs, ws)
+	}
+}
+
+// TestXLACUDAMissingSaysWhere: where no CUDA PJRT plugin is found (this machine), xla:cuda is an
+// error that names the paths searched and the script that finds jax's plugin.
+func TestXLACUDAMissingSaysWhere(t *testing.T) {
+	if _, ok := pjrt.AvailablePlugins()["cuda"]; ok {
+		t.Skip("a CUDA plugin is installed here")
+	}
+	t.Setenv(compute.ConfigEnvVar, "xla:cuda")
+	_, err := New()
+	if err == nil || !strings.Contains(err.Error(), "scripts/find-xla-cuda.sh") || !strings.Contains(err.Error(), "PJRT_PLUGIN_LIBRARY_PATH=\""+os.Getenv(pjrt.PJRTPluginPathsEnv)) {
+		t.Errorf("xla:cuda without a plugin: %v", err)
 	}
 }
