@@ -40,6 +40,10 @@ go test -count=1 -timeout 40m ./...
 echo "== go test -tags xla (xla:cpu against the go backend)"
 REALM_REQUIRE_XLA_CPU=1 go test -count=1 -timeout 10m -tags xla ./layers/backend
 
+echo "== the GPU check on CPU at toy sizes (scripts/gpu-check.sh --cpu --tiny), so that it cannot rot"
+gpu_out="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"
+scripts/gpu-check.sh --build --cpu --tiny --out "$gpu_out"
+
 echo "== go test -race (index refresh, data streams)"
 go test -count=1 -race -timeout 20m ./mips/... ./data/examples/...
 
