@@ -19,6 +19,7 @@ import (
 	"github.com/realm-go/realm/realm"
 	"github.com/realm-go/realm/realm/evaluate"
 	"github.com/realm-go/realm/realm/openqa"
+	"github.com/realm-go/realm/realm/pretrain"
 	"github.com/realm-go/realm/realm/runs"
 )
 
@@ -182,7 +183,7 @@ func demoCountries(nTest, nTrain int) ([]string, error) {
 
 // printDemoSummary says in words what the run showed, where REALM's figures sit against the
 // baselines, and answers a few test questions with the blocks they came from.
-func printDemoSummary(ctx context.Context, out io.Writer, ev evaluation, evs map[string]*openqa.QAEval, realmQA *openqa.QA, c *realm.Corpus) error {
+func printDemoSummary(ctx context.Context, out io.Writer, ev pretrain.Evaluation, evs map[string]*openqa.QAEval, realmQA *openqa.QA, c *realm.Corpus) error {
 	r, ict, bm25 := evs[openqa.RetrieverREALM], evs[openqa.RetrieverICT], evs[openqa.RetrieverBM25]
 	at5 := map[string]evaluate.Recall{}
 	for kind, e := range evs {

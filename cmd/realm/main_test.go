@@ -103,18 +103,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	args := []string{"-dir", dir, "-from-scratch", "-test-countries", "1", "-train-countries", "3", "-mlm-steps", "2", "-ict-steps", "2", "-steps", "2", "-refresh-every", "1",
 		"-qa-steps", "1", "-qa-warmup", "1", "-query-len", "32", "-doc-len", "64", "-k", "3", "-eval-sentences", "8", "-batch", "2",
 		"-ict-batch", "4", "-mlm-batch", "2", "-salient", "entity", "-progress=false"}
-	var first, again evaluation
+	var first, again pretrain.Evaluation
 	text, err := captureStdout(t, func() error {
 		err := runDemo(context.Background(), args)
 		if err == nil {
-			first, err = readEvaluation(dir)
+			first, err = runs.ReadEvaluation(dir)
 		}
 		if err == nil { // The same flags on the finished run only restore and evaluate again.
 			i := slices.Index(args, "-qa-steps")
 			err = runDemo(context.Background(), slices.Concat(args[:i], []string{"-qa-steps", "0"}, args[i+2:]))
 		}
 		if err == nil {
-			again, err = readEvaluation(dir)
+			again, err = runs.ReadEvaluation(dir)
 		}
 		if err == nil {
 			err = runEval(context.Background(), []string{"-dir", dir, "-retriever", "all", "-reader-beam", "3"})

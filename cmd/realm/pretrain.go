@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/realm-go/realm/data/corpus"
 	"github.com/realm-go/realm/data/spans"
-	"github.com/realm-go/realm/internal/atomicfile"
 	"github.com/realm-go/realm/layers/backend"
 	"github.com/realm-go/realm/layers/bert"
 	"github.com/realm-go/realm/realm"
@@ -181,82 +179,6 @@ func runPretrain(ctx context.Context, args []string) error {
 	return err
 }
 
-// evaluation is what pretrainAndEvaluate measures on held-out sentences.
-type evaluation struct {
-	Sentences    int     `json:"held_out_sentences"`
-	AccRetrieval float64 `json:"masked_accuracy_with_retrieval"`
-	AccNull      float64 `json:"masked_accuracy_null_document_only"`
-	Utility      float64 `json:"retrieval_utility"`
-	// Same-country recall (a retrieved block of the source's country) and answer recall (a
-	// retrieved block holding the masked span), each with its chance level, for the REALM,
-	// ICT-only and BM25 retrievers (see pretrain.Pretrainer.SameTitleRecall, AnswerRecall).
-	RecallREALM        float64 `json:"same_country_recall_realm"`
-	RecallICT          float64 `json:"same_country_recall_ict_only"`
-	RecallBM25         float64 `json:"same_country_recall_bm25"`
-	RecallRandom       float64 `json:"same_country_recall_random"`
-	AnswerSentences    int     `json:"answer_recall_sentences"`
-	AnswerRecallREALM  float64 `json:"answer_recall_realm"`
-	AnswerRecallICT    float64 `json:"answer_recall_ict_only"`
-	AnswerRecallBM25   float64 `json:"answer_recall_bm25"`
-	AnswerRecallRandom float64 `json:"answer_recall_random"`
-	// The same-country recalls again over the sentences whose masked form still names their
-	// country (pretrain.Pretrainer.TitleNamed) and over the others (mostly those whose country
-	// name was the masked span).
-	SubjectNamed   recallRow `json:"same_country_recall_subject_named"`
-	SubjectUnnamed recallRow `json:"same_country_recall_subject_not_named"`
-	// Paired differences over the same sentences (evaluate.Recall.Compare and OverChance):
-	// REALM's recall minus ICT-only's and minus chance, with standard errors that leave out the
-	// variance both retrievers share.
-	Paired        pairedRows `json:"paired"`
-	SalientKinds  string     `json:"salient_kinds"`
-	TopK          int        `json:"k_retrieved"`
-	Refreshes     uint64     `json:"index_refreshes"`
-	MeanOverlap   float64    `json:"mean_stale_fresh_overlap"`
-	TrainSeconds  float64    `json:"realm_train_seconds"`
-	StepsPerSec   float64    `json:"realm_steps_per_second"`
-	Configuration any        `json:"config"`
-}
-
-// recallRow is one recall measured for every retriever over a subset of sentences.
-type recallRow struct {
-	Sentences int     `json:"sentences"`
-	REALM     float64 `json:"realm"`
-	ICT       float64 `json:"ict_only"`
-	BM25      float64 `json:"bm25"`
-	Random    float64 `json:"random"`
-}
-
-// pairedRows are REALM's paired differences from ICT-only and from chance.
-type pairedRows struct {
-	SameCountryVsICT    pairedRow `json:"same_country_realm_minus_ict"`
-	SameCountryVsRandom pairedRow `json:"same_country_realm_minus_random"`
-	AnswerVsICT         pairedRow `json:"answer_realm_minus_ict"`
-	AnswerVsRandom      pairedRow `json:"answer_realm_minus_random"`
-}
-
-// pairedRow is an evaluate.Difference as eval.json records it.
-type pairedRow struct {
-	Value  float64 `json:"difference"`
-	StdErr float64 `json:"std_err"`
-	Wins   int     `json:"only_realm"`
-	Losses int     `json:"only_other"`
-}
-
-func newPairedRow(d evaluate.Difference) pairedRow {
-	return pairedRow{d.Value, d.StdErr, d.Wins, d.Losses}
-}
-
-// subset returns the items of xs at the indices i where named[i] == want.
-func subset[T any](xs []T, named []bool, want bool) []T {
-	var out []T
-	for i, x := range xs {
-		if named[i] == want {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 // info is what run.json records of a run with model configuration cfg.
 func (f *pipelineFlags) info(cfg realm.Config) runs.Info {
 	ri := runs.Info{Config: cfg, MaxDocs: f.maxDocs, Titles: f.titles, CorpusPath: f.corpusPath, BERTDir: f.bertDir, Seed: f.seed}
@@ -268,8 +190,8 @@ func (f *pipelineFlags) info(cfg realm.Config) runs.Info {
 
 // pretrainAndEvaluate runs the pipeline of f, evaluates it on held-out sentences, prints the
 // evaluation and writes it to eval.json in the run directory.
-func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*pretrain.PipelineResult, evaluation, error) {
-	var ev evaluation
+func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (*pretrain.PipelineResult, pretrain.Evaluation, error) {
+	var ev pretrain.Evaluation
 	be, err := backend.New()
 	if err != nil {
 		return nil, ev, err
@@ -306,121 +228,27 @@ func pretrainAndEvaluate(ctx context.Context, f *pipelineFlags, out io.Writer) (
 		held = held[:f.evalSentences]
 	}
 	fmt.Fprintf(out, "evaluating on %d held-out sentences…\n", len(held))
-	ev.Sentences, ev.TopK, ev.Configuration = len(held), res.Config.TopK-1, res.Config
+	if ev, err = pretrain.EvaluateHeldOut(ctx, res, held); err != nil {
+		return nil, ev, err
+	}
 	ev.SalientKinds = pc.SalientKinds.String()
-	if ev.AccRetrieval, ev.AccNull, ev.Utility, err = p.EvaluateLM(ctx, held); err != nil {
-		return nil, ev, err
-	}
-	snap, err := realm.TakeSnapshot(res.Store)
-	if err != nil {
-		return nil, ev, err
-	}
-	bm25, err := p.RetrieveBM25(held)
-	if err != nil {
-		return nil, ev, err
-	}
-	named := make([]bool, len(held))
-	for i, ex := range held {
-		named[i] = p.TitleNamed(ex)
-	}
-	var sameRecalls, ansRecalls []evaluate.Recall // REALM, ICT-only, BM25
-	for _, r := range []struct {
-		snap                   *realm.Snapshot // nil: BM25
-		same, ans              *float64
-		sameNamed, sameUnnamed *float64
-	}{
-		{&snap, &ev.RecallREALM, &ev.AnswerRecallREALM, &ev.SubjectNamed.REALM, &ev.SubjectUnnamed.REALM},
-		{&res.ICTSnapshot, &ev.RecallICT, &ev.AnswerRecallICT, &ev.SubjectNamed.ICT, &ev.SubjectUnnamed.ICT},
-		{nil, &ev.RecallBM25, &ev.AnswerRecallBM25, &ev.SubjectNamed.BM25, &ev.SubjectUnnamed.BM25},
-	} {
-		retrieved := bm25
-		if r.snap != nil {
-			if retrieved, err = p.Retrieve(ctx, *r.snap, held); err != nil {
-				return nil, ev, err
-			}
-		}
-		same, err := p.SameTitleRecall(held, retrieved)
-		if err != nil {
-			return nil, ev, err
-		}
-		ans, err := p.AnswerRecall(held, retrieved)
-		if err != nil {
-			return nil, ev, err
-		}
-		*r.same, *r.ans = same.Value, ans.Value
-		sameRecalls, ansRecalls = append(sameRecalls, same), append(ansRecalls, ans)
-		ev.RecallRandom, ev.AnswerRecallRandom, ev.AnswerSentences = same.Random, ans.Random, ans.N
-		for _, part := range []struct {
-			named bool
-			value *float64
-			row   *recallRow
-		}{{true, r.sameNamed, &ev.SubjectNamed}, {false, r.sameUnnamed, &ev.SubjectUnnamed}} {
-			exs := subset(held, named, part.named)
-			if len(exs) == 0 {
-				continue
-			}
-			rec, err := p.SameTitleRecall(exs, subset(retrieved, named, part.named))
-			if err != nil {
-				return nil, ev, err
-			}
-			*part.value, part.row.Random, part.row.Sentences = rec.Value, rec.Random, rec.N
-		}
-	}
-	for _, c := range []struct {
-		r   []evaluate.Recall
-		ict *pairedRow
-		rnd *pairedRow
-	}{{sameRecalls, &ev.Paired.SameCountryVsICT, &ev.Paired.SameCountryVsRandom}, {ansRecalls, &ev.Paired.AnswerVsICT, &ev.Paired.AnswerVsRandom}} {
-		vsICT, err := c.r[0].Compare(c.r[1])
-		if err != nil {
-			return nil, ev, err
-		}
-		vsRandom, err := c.r[0].OverChance()
-		if err != nil {
-			return nil, ev, err
-		}
-		*c.ict, *c.rnd = newPairedRow(vsICT), newPairedRow(vsRandom)
-	}
-	ev.Refreshes = p.Refresher.Generation()
-	st := p.Staleness()
-	for _, s := range st { // one record per refresh (the initial index has none).
-		ev.MeanOverlap += s.Overlap / float64(len(st))
-	}
-	if last, ok := p.History.Last(); ok {
-		ev.TrainSeconds = last.Time.Seconds()
-		ev.StepsPerSec = float64(len(p.History.Records())) / max(ev.TrainSeconds, 1e-9)
-	} else if prev, err := readEvaluation(f.dir); err == nil {
+	if _, trained := p.History.Last(); !trained {
 		// A finished run restored only to be evaluated again: its training figures are those
 		// of the earlier evaluation, not zeros.
-		ev.Refreshes, ev.MeanOverlap, ev.TrainSeconds, ev.StepsPerSec = prev.Refreshes, prev.MeanOverlap, prev.TrainSeconds, prev.StepsPerSec
+		if prev, err := runs.ReadEvaluation(f.dir); err == nil {
+			ev.Refreshes, ev.MeanOverlap, ev.TrainSeconds, ev.StepsPerSec = prev.Refreshes, prev.MeanOverlap, prev.TrainSeconds, prev.StepsPerSec
+		}
 	}
 	printEvaluation(out, ev)
 	if f.dir != "" {
-		data, _ := json.MarshalIndent(ev, "", "  ")
-		if err := atomicfile.WriteFile(filepath.Join(f.dir, "eval.json"), append(data, '\n')); err != nil {
+		if err := runs.WriteEvaluation(f.dir, ev); err != nil {
 			return nil, ev, err
 		}
 	}
 	return res, ev, nil
 }
 
-// readEvaluation reads the eval.json an earlier evaluation wrote to dir.
-func readEvaluation(dir string) (evaluation, error) {
-	var ev evaluation
-	if dir == "" {
-		return ev, os.ErrNotExist
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "eval.json"))
-	if err != nil {
-		return ev, err
-	}
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return ev, fmt.Errorf("%s: %w", filepath.Join(dir, "eval.json"), err)
-	}
-	return ev, nil
-}
-
-func printEvaluation(out io.Writer, ev evaluation) {
+func printEvaluation(out io.Writer, ev pretrain.Evaluation) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "\nHeld-out masked sentences (%d)\t\n", ev.Sentences)
 	fmt.Fprintf(w, "%s\t\n", strings.Repeat("─", 44))
@@ -431,9 +259,9 @@ func printEvaluation(out io.Writer, ev evaluation) {
 	se := func(v float64, n int) float64 { return evaluate.Recall{Value: v, N: n}.StdErr() }
 	for _, part := range []struct {
 		what string
-		row  recallRow
+		row  pretrain.RecallRow
 	}{
-		{fmt.Sprintf("same-country recall@%d", ev.TopK), recallRow{ev.Sentences, ev.RecallREALM, ev.RecallICT, ev.RecallBM25, ev.RecallRandom}},
+		{fmt.Sprintf("same-country recall@%d", ev.TopK), pretrain.RecallRow{Sentences: ev.Sentences, REALM: ev.RecallREALM, ICT: ev.RecallICT, BM25: ev.RecallBM25, Random: ev.RecallRandom}},
 		{"  … country named", ev.SubjectNamed},
 		{"  … country not named", ev.SubjectUnnamed},
 	} {
@@ -446,7 +274,7 @@ func printEvaluation(out io.Writer, ev evaluation) {
 		ev.AnswerRecallREALM, se(ev.AnswerRecallREALM, ev.AnswerSentences), ev.AnswerRecallICT, se(ev.AnswerRecallICT, ev.AnswerSentences), ev.AnswerRecallBM25, ev.AnswerRecallRandom)
 	for _, d := range []struct {
 		what string
-		row  pairedRow
+		row  pretrain.PairedRow
 	}{
 		{"same-country, REALM − ICT-only (paired)", ev.Paired.SameCountryVsICT},
 		{"same-country, REALM − random (paired)", ev.Paired.SameCountryVsRandom},

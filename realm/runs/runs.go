@@ -45,6 +45,34 @@ import (
 // InfoFile is the file of a run directory that Info is written to.
 const InfoFile = "run.json"
 
+// EvalFile is the file of a run directory that its held-out evaluation is written to
+// (pretrain.Evaluation).
+const EvalFile = "eval.json"
+
+// WriteEvaluation writes ev to dir/eval.json, atomically.
+func WriteEvaluation(dir string, ev pretrain.Evaluation) error {
+	data, err := json.MarshalIndent(ev, "", "  ")
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, EvalFile), append(data, '\n'))
+}
+
+// ReadEvaluation reads the held-out evaluation an earlier `realm pretrain` or `realm demo` wrote
+// to dir/eval.json.
+func ReadEvaluation(dir string) (pretrain.Evaluation, error) {
+	var ev pretrain.Evaluation
+	path := filepath.Join(dir, EvalFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ev, fmt.Errorf("runs: %s has no held-out evaluation (run 'realm pretrain' or 'realm demo' first): %w", dir, err)
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, fmt.Errorf("runs: %s: %w", path, err)
+	}
+	return ev, nil
+}
+
 // ReaderFile is the file of a fine-tuned QA directory that records its reader's configuration.
 const ReaderFile = "reader.json"
 
