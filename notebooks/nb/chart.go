@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -19,9 +22,13 @@ type Series struct {
 	Name   string
 	X, Y   []float64
 	Points bool
-	// Dashed draws the line dashed.
-	Dashed bool
+	// Dashed draws the line dashed; Marks draws a mark at each value on the line (a sweep of a
+	// few measured settings).
+	Dashed, Marks bool
 }
+
+// Cm is a centimetre, the unit of a Chart's Width and Height.
+const Cm = vg.Centimeter
 
 // Chart is a chart's frame: title, axis labels, log scales and size (0: 16 cm × 9 cm).
 type Chart struct {
@@ -32,22 +39,75 @@ type Chart struct {
 	YMin, YMax float64
 }
 
-// newPlot is the frame of c with a grid and the legend at the top left.
+// newPlot is the frame of c with a grid, small fonts and log axes as asked.
 func (c Chart) newPlot() *plot.Plot {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = c.Title, c.XLabel, c.YLabel
+	sans := func(size float64) font.Font {
+		return font.Font{Typeface: "Liberation", Variant: "Sans", Size: vg.Points(size)}
+	}
+	p.Title.TextStyle.Font = sans(11)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font, a.Tick.Label.Font = sans(10), sans(9)
+	}
+	p.Legend.TextStyle.Font = sans(9)
 	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, true
 	if c.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	if c.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	return p
 }
 
-// svg renders p at c's size.
+// logTicks marks a log axis: 1, 2 and 5 times the powers of ten labelled when the axis spans
+// at most two decades (every multiple when that labels fewer than two), the powers of ten
+// only beyond, with unlabelled minor ticks at the other multiples.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) {
+		return nil
+	}
+	in := func(v float64) bool { return v >= lo*(1-1e-9) && v <= hi*(1+1e-9) }
+	e0, e1 := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	labelled := func(m int) bool { return m == 1 || (e1-e0 <= 2 && (m == 2 || m == 5)) }
+	count := 0
+	for e := e0; e <= e1; e++ {
+		for m := 1; m <= 9; m++ {
+			if labelled(m) && in(float64(m)*math.Pow(10, e)) {
+				count++
+			}
+		}
+	}
+	all := count < 2
+	var ticks []plot.Tick
+	for e := e0; e <= e1; e++ {
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * math.Pow(10, e)
+			if !in(v) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if all || labelled(m) {
+				t.Label = tickLabel(v)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// tickLabel writes v plainly (100000, 0.002), with an exponent only from a million.
+func tickLabel(v float64) string {
+	if v >= 1e6 || v < 1e-4 {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// svg renders p at c's size, with p's legend (if it has entries) to the right of the plot.
 func (c Chart) svg(p *plot.Plot) (string, error) {
 	if c.YMax > c.YMin {
 		p.Y.Min, p.Y.Max = c.YMin, c.YMax
@@ -59,16 +119,40 @@ func (c Chart) svg(p *plot.Plot) (string, error) {
 	if h == 0 {
 		h = 9 * vg.Centimeter
 	}
-	wt, err := p.WriterTo(w, h, "svg")
+	canvas, err := draw.NewFormattedCanvas(w, h, "svg")
 	if err != nil {
 		return "", fmt.Errorf("nb: %s: %w", c.Title, err)
 	}
+	dc := draw.New(canvas)
+	leg := p.Legend
+	leg.Top, leg.Left = true, true
+	r := leg.Rectangle(dc)
+	lw := (r.Max.X - r.Min.X) * 1.15 // room for a wider font than Liberation Sans's metrics (see fontFamily)
+	// A title wider than the plot is set smaller (down to 7 points).
+	if tw, room := p.Title.TextStyle.Rectangle(p.Title.Text).Size().X, 0.95*(w-lw); tw > room {
+		p.Title.TextStyle.Font.Size = max(vg.Points(7), p.Title.TextStyle.Font.Size*room/tw)
+	}
+	if lw > 0 {
+		p.Legend = plot.NewLegend()
+		pad := vg.Points(8)
+		p.Draw(draw.Crop(dc, 0, -(lw + pad), 0, 0))
+		leg.Left, leg.XOffs = true, w-lw-pad/2
+		leg.YOffs = -p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y - p.Title.Padding
+		leg.Draw(dc)
+	} else {
+		p.Draw(dc)
+	}
 	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
+	if _, err := canvas.WriteTo(&buf); err != nil {
 		return "", fmt.Errorf("nb: %s: %w", c.Title, err)
 	}
-	return buf.String(), nil
+	return strings.ReplaceAll(buf.String(), "font-family:Liberation Sans", fontFamily), nil
 }
+
+// fontFamily is the CSS font of a chart's text: gonum/plot lays text out with the metrics of
+// Liberation Sans and names only that font; Arial and Helvetica have the same metrics (or
+// nearly), so a browser without Liberation Sans draws text of the size it was laid out for.
+const fontFamily = `font-family:'Liberation Sans',Arial,Helvetica,sans-serif`
 
 // SVG draws the series on c. Non-finite values (and non-positive ones on a log axis) are left
 // out; a series with nothing left is an error naming it.
@@ -90,12 +174,15 @@ func (c Chart) SVG(series ...Series) (string, error) {
 			return "", fmt.Errorf("nb: %s: series %q has no value to draw", c.Title, s.Name)
 		}
 		col := plotutil.Color(i)
-		if s.Points {
-			sc, err := plotter.NewScatter(xys)
-			if err != nil {
+		var sc *plotter.Scatter
+		if s.Points || s.Marks {
+			var err error
+			if sc, err = plotter.NewScatter(xys); err != nil {
 				return "", fmt.Errorf("nb: %s: %w", c.Title, err)
 			}
 			sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = col, vg.Points(2.2), draw.CircleGlyph{}
+		}
+		if s.Points {
 			p.Add(sc)
 			p.Legend.Add(s.Name, sc)
 			continue
@@ -109,6 +196,11 @@ func (c Chart) SVG(series ...Series) (string, error) {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		p.Add(l)
+		if sc != nil {
+			p.Add(sc)
+			p.Legend.Add(s.Name, l, sc)
+			continue
+		}
 		p.Legend.Add(s.Name, l)
 	}
 	return c.svg(p)
@@ -134,11 +226,21 @@ func (c Chart) Bars(groups []string, names []string, values [][]float64) (string
 		b.Color, b.LineStyle.Width = plotutil.Color(i), 0
 		b.Offset = vg.Length(float64(i)-(n-1)/2) * width
 		p.Add(b)
-		p.Legend.Add(names[i], b)
+		if len(values) > 1 {
+			p.Legend.Add(names[i], b)
+		}
 	}
 	p.NominalX(groups...)
-	if len(groups) > 6 {
-		p.X.Tick.Label.Rotation, p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = math.Pi/4, draw.XRight, draw.YCenter
+	p.X.Min, p.X.Max = -0.6, float64(len(groups))-0.4 // room for the outer bars of the first and last groups
+	w, chars := c.Width, 0
+	if w == 0 {
+		w = 16 * vg.Centimeter
+	}
+	for _, g := range groups {
+		chars += len(g) + 2
+	}
+	if len(groups) > 6 || vg.Points(5.5*float64(chars)) > w*0.8 { // labels side by side would overlap
+		p.X.Tick.Label.Rotation, p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = math.Pi/4, draw.XRight, draw.YTop
 	}
 	return c.svg(p)
 }
@@ -169,7 +271,6 @@ func (c Chart) Histogram(values []float64, bins int, mark float64, markName stri
 		l.Color, l.Dashes = plotutil.Color(1), []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
 		p.Legend.Add(markName, l)
-		p.Legend.Left = false
 	}
 	return c.svg(p)
 }

@@ -138,3 +138,23 @@ func TestReadProvenance(t *testing.T) {
 		t.Errorf("after a source change: %+v, %v", p, err)
 	}
 }
+
+// TestChartMarks: a line with marks draws the line through every point and a mark at each.
+func TestChartMarks(t *testing.T) {
+	svg, err := Chart{Title: "sweep"}.SVG(Series{Name: "ef", X: []float64{16, 64, 256}, Y: []float64{0.8, 0.9, 0.99}, Marks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined, marks := 0, 0
+	for _, d := range pathsOf(svg, colourOf(0)) {
+		switch n := strings.Count(d, "L"); {
+		case n >= 2:
+			joined++
+		case n == 0:
+			marks++
+		}
+	}
+	if joined != 1 || marks != 4 { // 3 marks and the legend's.
+		t.Errorf("%d lines through the points (want 1), %d marks (want 4)", joined, marks)
+	}
+}
